@@ -1,0 +1,5 @@
+package sched
+
+import "golang.org/x/sys/unix"
+
+func gettidSys() int { return unix.Gettid() }

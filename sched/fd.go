@@ -1,0 +1,83 @@
+package sched
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// errFDClosed is what an operation on a closed FD, or one cancelled by the
+// FD's Close, reports.
+var errFDClosed = net.ErrClosed
+
+// FD is a file descriptor owned by a loop. The loop tracks the operations in
+// flight on it, so Close can cancel them (they return net.ErrClosed) and the
+// descriptor is closed exactly once.
+type FD struct {
+	Sysfd  int
+	loop   *Loop
+	closed bool
+	ops    *Op      // in-flight operations (intrusive list)
+	pd     pollDesc // epoll backend state
+}
+
+// NewFD wraps sysfd, which the loop now owns.
+func (l *Loop) NewFD(sysfd int) *FD {
+	return &FD{Sysfd: sysfd, loop: l}
+}
+
+func (fd *FD) link(op *Op) {
+	op.fdPrev = nil
+	op.fdNext = fd.ops
+	if fd.ops != nil {
+		fd.ops.fdPrev = op
+	}
+	fd.ops = op
+}
+
+func (fd *FD) unlink(op *Op) {
+	if op.fdPrev != nil {
+		op.fdPrev.fdNext = op.fdNext
+	} else if fd.ops == op {
+		fd.ops = op.fdNext
+	}
+	if op.fdNext != nil {
+		op.fdNext.fdPrev = op.fdPrev
+	}
+	op.fdPrev, op.fdNext = nil, nil
+}
+
+// Closed reports whether Close was called.
+func (fd *FD) Closed() bool { return fd.closed }
+
+// Close cancels every operation in flight on fd (their tasks get
+// net.ErrClosed once the cancellation completes) and closes the descriptor.
+// The kernel keeps its own reference to the open file for requests still in
+// flight, so closing the number at once is safe; it is never closed twice.
+// Close must be called on the loop's thread. A second Close returns
+// net.ErrClosed.
+func (fd *FD) Close() error {
+	if fd.closed {
+		return errFDClosed
+	}
+	fd.closed = true
+	l := fd.loop
+	for op := fd.ops; op != nil; op = op.fdNext {
+		if op.pending && !op.cancelled {
+			op.cancelled = true
+			op.cancelErr = errFDClosed
+			l.backend.Cancel(op)
+		}
+	}
+	l.backend.CloseFD(fd)
+	return closeFd(fd.Sysfd)
+}
+
+// closeFd closes fd once. It never retries on EINTR: Linux releases the
+// descriptor even then, and a retry could close a number reused meanwhile.
+func closeFd(fd int) error {
+	if err := unix.Close(fd); err != nil && err != unix.EINTR {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,509 @@
+package sched
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	epoll "github.com/corio-go/corio/fallback_epoll"
+)
+
+var zeroTime time.Time
+
+// Config configures a loop. The zero value is ready: automatic backend
+// choice, the real clock, no hooks.
+type Config struct {
+	// Backend is "auto", "uring" or "epoll"; "" means the CORIO_BACKEND
+	// environment variable, or "auto" when it is unset.
+	Backend string
+	// Clock overrides the real clock (tests use a *FakeClock).
+	Clock Clock
+	// Hooks receives scheduling events.
+	Hooks Hooks
+	// Context supplies values to Task.Value; when it is cancelled, the
+	// root task's scope is cancelled.
+	Context context.Context
+	// Entries sizes the io_uring submission queue (default 256).
+	Entries uint32
+}
+
+// Hooks receives the loop's scheduling events, for tests and tracing. Every
+// method is called on the loop's thread; embed NopHooks to implement only
+// some.
+type Hooks interface {
+	TaskSpawned(t *Task)
+	TaskScheduled(t *Task)
+	TaskFinished(t *Task, err error)
+	BeforeWait(timeout time.Duration)
+	AfterWait(completions int)
+}
+
+// NopHooks implements Hooks with methods that do nothing.
+type NopHooks struct{}
+
+func (NopHooks) TaskSpawned(*Task)          {}
+func (NopHooks) TaskScheduled(*Task)        {}
+func (NopHooks) TaskFinished(*Task, error)  {}
+func (NopHooks) BeforeWait(time.Duration)   {}
+func (NopHooks) AfterWait(completions int) {}
+
+// Stats counts the loop's work. Read it from a task on the loop (or after
+// Run returned); "syscalls per operation" is Syscalls/Submitted.
+type Stats struct {
+	Iterations  uint64 // loop iterations
+	Enters      uint64 // waits in the kernel (io_uring_enter, epoll_wait) and submits
+	Syscalls    uint64 // every syscall the backend made, Enters included
+	Submitted   uint64 // operations started (Do calls that reached the backend)
+	Completions uint64 // completions reaped (asynchronous operations)
+	Resumes     uint64 // task resumptions
+	Spawned     uint64 // tasks created
+}
+
+// Loop runs tasks on one OS thread with one backend instance.
+type Loop struct {
+	backend Backend
+	clock   Clock
+	fake    *FakeClock
+	hooks   Hooks
+	ctx     context.Context
+	stats   Stats
+
+	ops     opTable
+	runq    taskRing
+	timers  timerHeap
+	comps   []*Op
+	current *Task
+	root    *Task
+
+	waker    *epoll.Waker
+	postMu   sync.Mutex
+	posted   []*Task
+	spare    []*Task
+	nposted  atomic.Int32
+	external   int  // goroutines that may post a task
+	cancelRoot bool // posted by the context watcher; guarded by postMu
+
+	nextID  uint64
+	all     *Task // live tasks
+	ntasks  int
+	goexit  *Task
+	stopped bool
+
+	fallbackReason error
+	uringSetup     uint32 // io_uring setup flags in effect (diagnostics)
+}
+
+// Run creates a loop on a new OS-thread-locked goroutine, runs main as its
+// root task, and returns main's error once main (and therefore every task
+// group it opened) has finished. It returns an error without running main
+// when the backend cannot be set up.
+func Run(cfg Config, main func(t *Task) error) error {
+	type result struct {
+		err   error
+		panic any
+	}
+	res := make(chan result, 1)
+	go func() {
+		// The loop owns this thread for its whole life: io_uring with
+		// SINGLE_ISSUER refuses submissions from other threads, and task
+		// coroutines must be created and resumed on the thread they were
+		// created on.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var l *Loop
+		done := false
+		defer func() {
+			if done {
+				return
+			}
+			// Either a panic (the root task's, re-raised by run, or the
+			// loop's own) or runtime.Goexit in a task (t.FailNow in a test,
+			// say) that iter.Pull re-raised in this goroutine. Hand it to
+			// the caller of Run instead of crashing or hanging it.
+			r := recover()
+			if l != nil {
+				l.teardown()
+			}
+			if r != nil {
+				res <- result{panic: r}
+				return
+			}
+			name := "a task"
+			if l != nil && l.goexit != nil {
+				name = l.goexit.Name()
+			}
+			res <- result{err: fmt.Errorf("corio: %s called runtime.Goexit", name)}
+		}()
+		var err error
+		l, err = newLoop(cfg)
+		if err == nil {
+			err = l.run(main)
+		}
+		done = true
+		res <- result{err: err}
+	}()
+	r := <-res
+	if r.panic != nil {
+		panic(r.panic)
+	}
+	return r.err
+}
+
+func newLoop(cfg Config) (*Loop, error) {
+	l := &Loop{clock: cfg.Clock, hooks: cfg.Hooks, ctx: cfg.Context}
+	if l.clock == nil {
+		l.clock = realClock{}
+	}
+	l.fake, _ = l.clock.(*FakeClock)
+	if l.ctx == nil {
+		l.ctx = context.Background()
+	}
+	w, err := epoll.NewWaker()
+	if err != nil {
+		return nil, err
+	}
+	l.waker = w
+	if cfg.Entries == 0 {
+		cfg.Entries = 256
+	}
+	l.backend, err = newBackend(cfg.Backend, l, cfg.Entries)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// BackendName returns the name of the loop's backend: "uring" or "epoll".
+func (l *Loop) BackendName() string { return l.backend.Name() }
+
+// FallbackReason returns why the automatic choice did not pick io_uring, or
+// nil.
+func (l *Loop) FallbackReason() error { return l.fallbackReason }
+
+// Stats returns the loop's counters.
+func (l *Loop) Stats() Stats { return l.stats }
+
+// NonblockingFDs reports whether descriptors used with this loop's
+// operations must be in non-blocking mode (epoll) or blocking mode
+// (io_uring, which would otherwise return EAGAIN to user space instead of
+// waiting).
+func (l *Loop) NonblockingFDs() bool { return l.backend.Name() == BackendEpoll }
+
+func (l *Loop) newTask(name string, fn func(*Task) error, parent *Scope) *Task {
+	l.nextID++
+	t := &Task{loop: l, id: l.nextID, name: name, fn: fn, budget: syncBudget}
+	t.handle.task = t
+	t.timer.index = -1
+	t.own.init(l, parent, zeroTime, false)
+	t.own.linkTask(t)
+	t.scope.Store(&t.own)
+	t.start()
+	t.allNext = l.all
+	if l.all != nil {
+		l.all.allPrev = t
+	}
+	l.all = t
+	l.ntasks++
+	l.stats.Spawned++
+	if l.hooks != nil {
+		l.hooks.TaskSpawned(t)
+	}
+	l.ready(t)
+	return t
+}
+
+// ready queues t to run.
+func (l *Loop) ready(t *Task) {
+	t.state = stateReady
+	t.wait = waitNone
+	l.runq.push(t)
+}
+
+// post makes t ready from any goroutine.
+func (l *Loop) post(t *Task) {
+	l.postMu.Lock()
+	l.posted = append(l.posted, t)
+	l.nposted.Add(1)
+	l.postMu.Unlock()
+	l.waker.Wake()
+}
+
+func (l *Loop) drainPosted() {
+	if l.nposted.Load() == 0 {
+		return
+	}
+	l.postMu.Lock()
+	p := l.posted
+	l.posted = l.spare[:0]
+	l.nposted.Store(0)
+	cancelRoot := l.cancelRoot
+	l.cancelRoot = false
+	l.postMu.Unlock()
+	if cancelRoot && l.root != nil {
+		l.root.own.Cancel()
+	}
+	for _, t := range p {
+		l.ready(t)
+	}
+	clear(p)
+	l.spare = p[:0]
+}
+
+func (l *Loop) resume(t *Task) {
+	l.current = t
+	t.state = stateRunning
+	l.stats.Resumes++
+	if l.hooks != nil {
+		l.hooks.TaskScheduled(t)
+	}
+	_, alive := t.next()
+	l.current = nil
+	if !alive {
+		l.finish(t)
+	}
+}
+
+func (l *Loop) finish(t *Task) {
+	t.state = stateDone
+	// Unbalanced scopes (a panic between EnterScope and ExitScope): close
+	// them so the tree stays consistent.
+	for s := t.scope.Load(); s != &t.own; s = t.scope.Load() {
+		t.ExitScope(s)
+	}
+	t.own.unlinkTask(t)
+	t.own.exit()
+	// A finished task's context is done.
+	t.own.propagate(&CancelError{scope: &t.own, cause: context.Canceled})
+	h := &t.handle
+	h.done = true
+	h.joiners.WakeAll()
+	if t.group != nil {
+		t.group.childDone(t)
+	}
+	if t.allPrev != nil {
+		t.allPrev.allNext = t.allNext
+	} else {
+		l.all = t.allNext
+	}
+	if t.allNext != nil {
+		t.allNext.allPrev = t.allPrev
+	}
+	t.allPrev, t.allNext = nil, nil
+	l.ntasks--
+	if l.hooks != nil {
+		l.hooks.TaskFinished(t, h.err)
+	}
+	t.fn = nil
+}
+
+// run is the loop: run every ready task until it traps; submit and wait in
+// one backend call; reap completions; repeat.
+func (l *Loop) run(main func(*Task) error) error {
+	defer l.teardown()
+	if l.ctx.Done() != nil {
+		stop := l.watchContext()
+		defer stop()
+	}
+	l.root = l.newTask("main", main, nil)
+	for {
+		l.stats.Iterations++
+		l.drainPosted()
+		l.fireTimers()
+		for n := l.runq.len(); n > 0; n-- {
+			l.resume(l.runq.pop())
+		}
+		if l.root.state == stateDone {
+			break
+		}
+		timeout := time.Duration(-1)
+		if l.runq.len() > 0 {
+			timeout = 0
+		} else if tm := l.timers.peek(); tm != nil {
+			timeout = tm.when.Sub(l.clock.Now())
+			if timeout < 0 {
+				timeout = 0
+			}
+			if l.fake != nil && l.ops.live == 0 && l.external == 0 && l.fake.AutoJump {
+				l.fake.jumpTo(tm.when)
+				timeout = 0
+			}
+		} else if l.ops.live == 0 && l.external == 0 && l.nposted.Load() == 0 {
+			return l.deadlock()
+		}
+		if timeout != 0 {
+			l.waker.Sleeping()
+			if l.nposted.Load() != 0 {
+				timeout = 0
+			}
+		}
+		if l.hooks != nil {
+			l.hooks.BeforeWait(timeout)
+		}
+		var err error
+		l.comps, err = l.backend.Wait(l.comps[:0], timeout)
+		if timeout != 0 && l.waker.Awake() {
+			l.waker.Drain()
+			l.stats.Syscalls++
+		}
+		if err != nil {
+			return err
+		}
+		if l.hooks != nil {
+			l.hooks.AfterWait(len(l.comps))
+		}
+		l.stats.Completions += uint64(len(l.comps))
+		for i, op := range l.comps {
+			l.comps[i] = nil
+			op.pending = false
+			l.ops.remove(op)
+			if op.FD != nil {
+				op.FD.unlink(op)
+			}
+			l.ready(op.task)
+		}
+	}
+	if pe := l.root.panicErr; pe != nil {
+		panic(pe)
+	}
+	return l.root.handle.err
+}
+
+func (l *Loop) fireTimers() {
+	tm := l.timers.peek()
+	if tm == nil {
+		return
+	}
+	now := l.clock.Now()
+	for ; tm != nil && !tm.when.After(now); tm = l.timers.peek() {
+		l.timers.remove(tm)
+		if tm.scope != nil {
+			tm.scope.cancel(context.DeadlineExceeded)
+		} else {
+			l.ready(tm.task)
+		}
+	}
+}
+
+// watchContext cancels the root task's scope when the Run context is done.
+// While it runs, the loop never reports a deadlock: the context can still
+// wake it.
+func (l *Loop) watchContext() (stop func()) {
+	quit := make(chan struct{})
+	l.external++
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-l.ctx.Done():
+			l.postMu.Lock()
+			l.cancelRoot = true
+			l.nposted.Add(1)
+			l.postMu.Unlock()
+			l.waker.Wake()
+		case <-quit:
+		}
+	}()
+	return func() {
+		close(quit)
+		wg.Wait()
+		l.external--
+	}
+}
+
+// ErrDeadlock is wrapped by the error Run returns when every task is
+// blocked and nothing can ever wake one.
+var ErrDeadlock = errors.New("corio: deadlock: every task is blocked and nothing can wake one")
+
+func (l *Loop) deadlock() error {
+	var b strings.Builder
+	b.WriteString(ErrDeadlock.Error())
+	b.WriteString(":")
+	for _, line := range l.taskLines() {
+		b.WriteString("\n\t")
+		b.WriteString(line)
+	}
+	return &deadlockError{msg: b.String()}
+}
+
+type deadlockError struct{ msg string }
+
+func (e *deadlockError) Error() string { return e.msg }
+func (e *deadlockError) Unwrap() error { return ErrDeadlock }
+
+func (l *Loop) taskLines() []string {
+	var lines []string
+	for t := l.all; t != nil; t = t.allNext {
+		line := fmt.Sprintf("%s [%s]", t.Name(), stateNames[t.state])
+		if t.state == stateWaiting {
+			line += " waiting on " + t.waitReason
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// Dump writes every live task with its state and what it waits on (curio's
+// ps). Call it from a task on the loop.
+func (l *Loop) Dump(w io.Writer) {
+	for _, line := range l.taskLines() {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// teardown kills the tasks still alive (after a deadlock or a Goexit),
+// then releases the backend.
+func (l *Loop) teardown() {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	for t := l.all; t != nil; {
+		next := t.allNext
+		if t.stop != nil {
+			t.stop()
+		}
+		t = next
+	}
+	l.backend.Close()
+	l.waker.Close()
+}
+
+// taskRing is the run queue: a growable ring buffer of tasks.
+type taskRing struct {
+	buf  []*Task
+	head int
+	n    int
+}
+
+func (q *taskRing) len() int { return q.n }
+
+func (q *taskRing) push(t *Task) {
+	if q.n == len(q.buf) {
+		nb := make([]*Task, max(16, 2*len(q.buf)))
+		for i := 0; i < q.n; i++ {
+			nb[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf = nb
+		q.head = 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = t
+	q.n++
+}
+
+func (q *taskRing) pop() *Task {
+	t := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return t
+}
