@@ -48,10 +48,10 @@ type Hooks interface {
 // NopHooks implements Hooks with methods that do nothing.
 type NopHooks struct{}
 
-func (NopHooks) TaskSpawned(*Task)          {}
-func (NopHooks) TaskScheduled(*Task)        {}
-func (NopHooks) TaskFinished(*Task, error)  {}
-func (NopHooks) BeforeWait(time.Duration)   {}
+func (NopHooks) TaskSpawned(*Task)         {}
+func (NopHooks) TaskScheduled(*Task)       {}
+func (NopHooks) TaskFinished(*Task, error) {}
+func (NopHooks) BeforeWait(time.Duration)  {}
 func (NopHooks) AfterWait(completions int) {}
 
 // Stats counts the loop's work. Read it from a task on the loop (or after
@@ -82,11 +82,11 @@ type Loop struct {
 	current *Task
 	root    *Task
 
-	waker    *epoll.Waker
-	postMu   sync.Mutex
-	posted   []*Task
-	spare    []*Task
-	nposted  atomic.Int32
+	waker      *epoll.Waker
+	postMu     sync.Mutex
+	posted     []*Task
+	spare      []*Task
+	nposted    atomic.Int32
 	external   int  // goroutines that may post a task
 	cancelRoot bool // posted by the context watcher; guarded by postMu
 

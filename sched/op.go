@@ -13,19 +13,19 @@ type OpCode uint8
 // result convention: Op.Res >= 0 on success (a byte count, a new fd, or 0),
 // -errno on failure.
 const (
-	OpNop     OpCode = iota // completes at once; a pure trap
-	OpRead                  // read(FD, Buf) at Off (Off < 0: current position)
-	OpWrite                 // write(FD, Buf) at Off (Off < 0: current position)
-	OpRecv                  // recv(FD, Buf, Flags)
-	OpSend                  // send(FD, Buf, Flags|MSG_NOSIGNAL)
-	OpRecvFrom              // recvmsg(FD) into Buf, peer address into Addr/AddrLen
-	OpSendTo                // sendmsg(FD) of Buf to Addr/AddrLen
-	OpAccept                // accept4(FD) → Res is the new fd; peer in Addr/AddrLen
-	OpConnect               // connect(FD, Addr/AddrLen)
-	OpTimeout               // completes after Dur (kernel timer); Res 0
-	OpFsync                 // fsync(FD)
-	OpPollIn                // wait until FD is readable
-	OpPollOut               // wait until FD is writable
+	OpNop      OpCode = iota // completes at once; a pure trap
+	OpRead                   // read(FD, Buf) at Off (Off < 0: current position)
+	OpWrite                  // write(FD, Buf) at Off (Off < 0: current position)
+	OpRecv                   // recv(FD, Buf, Flags)
+	OpSend                   // send(FD, Buf, Flags|MSG_NOSIGNAL)
+	OpRecvFrom               // recvmsg(FD) into Buf, peer address into Addr/AddrLen
+	OpSendTo                 // sendmsg(FD) of Buf to Addr/AddrLen
+	OpAccept                 // accept4(FD) → Res is the new fd; peer in Addr/AddrLen
+	OpConnect                // connect(FD, Addr/AddrLen)
+	OpTimeout                // completes after Dur (kernel timer); Res 0
+	OpFsync                  // fsync(FD)
+	OpPollIn                 // wait until FD is readable
+	OpPollOut                // wait until FD is writable
 	numOps
 )
 
@@ -69,8 +69,8 @@ type Op struct {
 	fdNext    *Op
 	pdNext    *Op   // epoll backend: readiness queue link
 	phase     uint8 // epoll backend: connect in progress
-	pending   bool // started and not yet completed
-	cancelled bool // Cancel was requested of the backend
+	pending   bool  // started and not yet completed
+	cancelled bool  // Cancel was requested of the backend
 }
 
 // reset clears the request fields for a new operation, keeping the
