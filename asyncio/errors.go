@@ -1,0 +1,5 @@
+package asyncio
+
+import "os"
+
+var errDeadline = os.ErrDeadlineExceeded
