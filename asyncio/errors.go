@@ -1,5 +1,12 @@
 package asyncio
 
-import "os"
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
 
 var errDeadline = os.ErrDeadlineExceeded
+
+func unsafePointer(p *unix.RawSockaddrAny) unsafe.Pointer { return unsafe.Pointer(p) }

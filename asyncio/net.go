@@ -1,0 +1,345 @@
+package asyncio
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/corio-go/corio/sched"
+	"golang.org/x/sys/unix"
+)
+
+// listenBacklog is the accept queue length asked of listen(2); the kernel
+// caps it at net.core.somaxconn.
+const listenBacklog = 4096
+
+// Listener is a TCP or Unix stream listener owned by the loop of the task
+// that created it. Its methods must be called from tasks of that loop.
+type Listener struct {
+	fd       *sched.FD
+	network  string
+	addr     net.Addr
+	unlinkOn string // Unix socket path to remove on Close
+}
+
+// Conn is a stream connection (TCP or Unix) owned by a loop. Its methods
+// must be called from tasks of that loop. One task may read while another
+// writes.
+type Conn struct {
+	fd      *sched.FD
+	network string
+	sotype  int
+	laddr   net.Addr
+	raddr   net.Addr
+}
+
+func newSocket(t *Task, family, sotype int) (int, error) {
+	flags := unix.SOCK_CLOEXEC
+	if t.Loop().NonblockingFDs() {
+		flags |= unix.SOCK_NONBLOCK
+	}
+	return unix.Socket(family, sotype|flags, 0)
+}
+
+// Listen announces on the local network address, like net.Listen. The
+// network must be "tcp", "tcp4", "tcp6" or "unix". "tcp" with an empty host
+// listens on every IPv4 and IPv6 address.
+func Listen(t *Task, network, address string) (*Listener, error) {
+	if err := t.Err(); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	eps, err := resolve(t, "listen", network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	ep := eps[0]
+	l, err := listenOn(t, network, ep)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: ep.addr(unix.SOCK_STREAM), Err: err}
+	}
+	return l, nil
+}
+
+func listenOn(t *Task, network string, ep endpoint) (*Listener, error) {
+	s, err := newSocket(t, ep.family, unix.SOCK_STREAM)
+	if err != nil && ep.family == unix.AF_INET6 && network == "tcp" && ep.ap.Addr().IsUnspecified() {
+		// No IPv6 on this host: fall back to the IPv4 wildcard.
+		ep.family = unix.AF_INET
+		s, err = newSocket(t, ep.family, unix.SOCK_STREAM)
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	var raw unix.RawSockaddrAny
+	var n uint32
+	switch ep.family {
+	case unix.AF_UNIX:
+		n, err = putUnixSockaddr(&raw, ep.path)
+	case unix.AF_INET6:
+		v6only := 0
+		if network == "tcp6" {
+			v6only = 1
+		}
+		unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
+		fallthrough
+	default:
+		unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		n = putSockaddr(&raw, ep.ap, ep.family)
+	}
+	if err == nil {
+		err = rawBind(s, &raw, n)
+	}
+	if err == nil {
+		if err = unix.Listen(s, listenBacklog); err != nil {
+			err = os.NewSyscallError("listen", err)
+		}
+	}
+	if err != nil {
+		unix.Close(s)
+		return nil, err
+	}
+	l := &Listener{fd: t.Loop().NewFD(s), network: network}
+	if ep.family == unix.AF_UNIX {
+		l.addr = &net.UnixAddr{Name: ep.path, Net: "unix"}
+		if ep.path != "" && ep.path[0] != '@' {
+			l.unlinkOn = ep.path
+		}
+	} else {
+		l.addr = sockname(s, unix.SOCK_STREAM)
+	}
+	return l, nil
+}
+
+func rawBind(s int, raw *unix.RawSockaddrAny, n uint32) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(s), uintptr(unsafePointer(raw)), uintptr(n)); e != 0 {
+		return os.NewSyscallError("bind", e)
+	}
+	return nil
+}
+
+// Accept waits for and returns the next connection. When the task is
+// cancelled, Accept returns the cancellation error; a connection the kernel
+// accepted at the same moment is closed, not leaked. After Close it returns
+// an error wrapping net.ErrClosed.
+func (l *Listener) Accept(t *Task) (*Conn, error) {
+	op := t.Op(sched.OpAccept, l.fd)
+	res, err := t.Do(op)
+	if err == nil && res < 0 {
+		err = os.NewSyscallError("accept", syscall.Errno(-res))
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+	}
+	sotype := unix.SOCK_STREAM
+	c := &Conn{fd: t.Loop().NewFD(int(res)), network: l.network, sotype: sotype}
+	if l.network != "unix" {
+		c.raddr = sockaddrToAddr(&op.Addr, sotype)
+		unix.SetsockoptInt(int(res), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	} else {
+		c.raddr = &net.UnixAddr{Net: "unix"}
+		c.laddr = l.addr
+	}
+	return c, nil
+}
+
+// Addr returns the listener's network address.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// Close stops listening. A task blocked in Accept gets an error wrapping
+// net.ErrClosed. A Unix socket's file is removed.
+func (l *Listener) Close() error {
+	if err := l.fd.Close(); err != nil {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: err}
+	}
+	if l.unlinkOn != "" {
+		unix.Unlink(l.unlinkOn)
+	}
+	return nil
+}
+
+// Dial connects to the address on the named network ("tcp", "tcp4",
+// "tcp6", "unix"), like net.Dial: host names are resolved (off the loop) and
+// each address is tried in turn. Dial is cancellable; wrap it in WithTimeout
+// for a connect timeout.
+func Dial(t *Task, network, address string) (*Conn, error) {
+	eps, err := resolve(t, "dial", network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	var first error
+	for _, ep := range eps {
+		c, err := dialOne(t, network, ep)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if IsCancellation(err) {
+			break
+		}
+	}
+	return nil, first
+}
+
+func dialOne(t *Task, network string, ep endpoint) (*Conn, error) {
+	sotype := unix.SOCK_STREAM
+	raddr := ep.addr(sotype)
+	fail := func(err error) (*Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	s, err := newSocket(t, ep.family, sotype)
+	if err != nil {
+		return fail(os.NewSyscallError("socket", err))
+	}
+	fd := t.Loop().NewFD(s)
+	op := t.Op(sched.OpConnect, fd)
+	if ep.family == unix.AF_UNIX {
+		op.AddrLen, err = putUnixSockaddr(&op.Addr, ep.path)
+		if err != nil {
+			fd.Close()
+			return fail(err)
+		}
+	} else {
+		op.AddrLen = putSockaddr(&op.Addr, ep.ap, ep.family)
+	}
+	res, err := t.Do(op)
+	if err == nil && res < 0 {
+		err = os.NewSyscallError("connect", syscall.Errno(-res))
+	}
+	if err != nil {
+		fd.Close()
+		return fail(err)
+	}
+	if ep.family != unix.AF_UNIX {
+		unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	return &Conn{fd: fd, network: network, sotype: sotype, raddr: raddr}, nil
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.LocalAddr(), Addr: c.raddr, Err: err}
+}
+
+// Read reads up to len(p) bytes. It returns io.EOF when the peer closed its
+// side and everything was read. Cancellation returns an error satisfying
+// context.Canceled (or DeadlineExceeded); bytes that arrived together with a
+// cancellation are returned, never dropped.
+func (c *Conn) Read(t *Task, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	op := t.Op(sched.OpRecv, c.fd)
+	op.Buf = p
+	res, err := t.Do(op)
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case res > 0:
+		return int(res), nil
+	case res == 0:
+		return 0, io.EOF
+	}
+	return 0, c.opError("read", os.NewSyscallError("read", syscall.Errno(-res)))
+}
+
+// Write writes all of p (giambio's send_all) unless an error stops it, and
+// returns how many bytes were written.
+func (c *Conn) Write(t *Task, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		op := t.Op(sched.OpSend, c.fd)
+		op.Buf = p[n:]
+		res, err := t.Do(op)
+		if err != nil {
+			return n, c.opError("write", err)
+		}
+		if res < 0 {
+			return n, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
+		}
+		n += int(res)
+	}
+	return n, nil
+}
+
+// CloseWrite shuts down the writing side (the peer reads io.EOF).
+func (c *Conn) CloseWrite() error {
+	if c.fd.Closed() {
+		return c.opError("close", net.ErrClosed)
+	}
+	if err := unix.Shutdown(c.fd.Sysfd, unix.SHUT_WR); err != nil {
+		return c.opError("close", os.NewSyscallError("shutdown", err))
+	}
+	return nil
+}
+
+// Close closes the connection. Operations other tasks have in flight on it
+// return errors wrapping net.ErrClosed.
+func (c *Conn) Close() error {
+	if err := c.fd.Close(); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.laddr == nil && !c.fd.Closed() {
+		c.laddr = sockname(c.fd.Sysfd, c.sotype)
+	}
+	return c.laddr
+}
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.raddr == nil && !c.fd.Closed() {
+		c.raddr = peername(c.fd.Sysfd, c.sotype)
+	}
+	return c.raddr
+}
+
+// Fd returns the connection's file descriptor (owned by the Conn).
+func (c *Conn) Fd() int { return c.fd.Sysfd }
+
+// NetConn returns a net.Conn that runs every call in task t, deadlines
+// included, so bufio, crypto/tls and net/http's parsers work over the
+// connection. Its methods must be called from t only.
+func (c *Conn) NetConn(t *Task) net.Conn { return &taskConn{c: c, t: t} }
+
+type taskConn struct {
+	c   *Conn
+	t   *Task
+	rdl time.Time
+	wdl time.Time
+}
+
+func (tc *taskConn) withDeadline(dl time.Time, op string, fn func() (int, error)) (int, error) {
+	if dl.IsZero() {
+		return fn()
+	}
+	s := tc.t.EnterScope(dl, false)
+	n, err := fn()
+	tc.t.ExitScope(s)
+	if s.Caught(err) {
+		err = tc.c.opError(op, os.ErrDeadlineExceeded)
+	}
+	return n, err
+}
+
+func (tc *taskConn) Read(p []byte) (int, error) {
+	return tc.withDeadline(tc.rdl, "read", func() (int, error) { return tc.c.Read(tc.t, p) })
+}
+
+func (tc *taskConn) Write(p []byte) (int, error) {
+	return tc.withDeadline(tc.wdl, "write", func() (int, error) { return tc.c.Write(tc.t, p) })
+}
+
+func (tc *taskConn) Close() error                       { return tc.c.Close() }
+func (tc *taskConn) LocalAddr() net.Addr                { return tc.c.LocalAddr() }
+func (tc *taskConn) RemoteAddr() net.Addr               { return tc.c.RemoteAddr() }
+func (tc *taskConn) SetDeadline(t time.Time) error      { tc.rdl, tc.wdl = t, t; return nil }
+func (tc *taskConn) SetReadDeadline(t time.Time) error  { tc.rdl = t; return nil }
+func (tc *taskConn) SetWriteDeadline(t time.Time) error { tc.wdl = t; return nil }
+func (tc *taskConn) CloseWrite() error                  { return tc.c.CloseWrite() }
