@@ -97,7 +97,6 @@ type Loop struct {
 	stopped bool
 
 	fallbackReason error
-	uringSetup     uint32 // io_uring setup flags in effect (diagnostics)
 }
 
 // Run creates a loop on a new OS-thread-locked goroutine, runs main as its
