@@ -1,0 +1,79 @@
+package sched
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type recordingHooks struct {
+	NopHooks
+	spawned, scheduled, finished, waits, completions int
+	names                                            []string
+}
+
+func (h *recordingHooks) TaskSpawned(t *Task)   { h.spawned++ }
+func (h *recordingHooks) TaskScheduled(t *Task) { h.scheduled++ }
+func (h *recordingHooks) TaskFinished(t *Task, err error) {
+	h.finished++
+	h.names = append(h.names, t.Name())
+}
+func (h *recordingHooks) BeforeWait(time.Duration) { h.waits++ }
+func (h *recordingHooks) AfterWait(n int)          { h.completions += n }
+
+func TestHooksAndDump(t *testing.T) {
+	h := &recordingHooks{}
+	var dump string
+	err := Run(Config{Hooks: h}, func(task *Task) error {
+		return RunGroup(task, func(g *Group) error {
+			g.SpawnNamed("sleeper", func(t *Task) error { return t.Sleep(5 * time.Millisecond) })
+			g.SpawnNamed("dumper", func(t *Task) error {
+				var b strings.Builder
+				t.Loop().Dump(&b)
+				dump = b.String()
+				return nil
+			})
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.spawned != 3 || h.finished != 3 {
+		t.Fatalf("spawned %d finished %d, want 3 and 3", h.spawned, h.finished)
+	}
+	if h.scheduled < 4 || h.waits < 1 {
+		t.Fatalf("scheduled %d waits %d", h.scheduled, h.waits)
+	}
+	if h.names[len(h.names)-1] != "main" {
+		t.Fatalf("main should finish last: %v", h.names)
+	}
+	for _, want := range []string{"main [waiting] waiting on task group join", "sleeper [", "dumper [running]"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("dump lacks %q:\n%s", want, dump)
+		}
+	}
+}
+
+func TestStatsCountWork(t *testing.T) {
+	for _, name := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			err := Run(Config{Backend: name}, func(task *Task) error {
+				before := task.Loop().Stats()
+				for range 10 {
+					if err := task.Sleep(time.Millisecond); err != nil {
+						return err
+					}
+				}
+				st := task.Loop().Stats()
+				if st.Iterations-before.Iterations < 10 || st.Enters-before.Enters < 10 || st.Syscalls < st.Enters {
+					t.Errorf("stats after 10 sleeps: %+v (before %+v)", st, before)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
