@@ -77,3 +77,28 @@ func TestStatsCountWork(t *testing.T) {
 		})
 	}
 }
+
+func TestDumpStacksInDebugMode(t *testing.T) {
+	var dump string
+	err := Run(Config{Debug: true}, func(task *Task) error {
+		return RunGroup(task, func(g *Group) error {
+			g.SpawnNamed("parked", func(t *Task) error { return parkHere(t) })
+			if err := task.Checkpoint(); err != nil {
+				return err
+			}
+			var b strings.Builder
+			task.Loop().Dump(&b)
+			dump = b.String()
+			g.Cancel()
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dump, "parked:") || !strings.Contains(dump, "parkHere") {
+		t.Fatalf("dump lacks the parked task's stack:\n%s", dump)
+	}
+}
+
+func parkHere(t *Task) error { return t.Sleep(time.Hour) }

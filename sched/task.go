@@ -84,6 +84,7 @@ type Task struct {
 	panicErr *PanicError
 	allPrev  *Task
 	allNext  *Task
+	goid     uint64 // debug mode only
 }
 
 // PanicError is a task's panic, with the task's stack captured where it
@@ -141,6 +142,9 @@ func (t *Task) start() {
 // body runs the task function, capturing a panic together with the task's
 // own stack: once a panic leaves the coroutine, that stack is gone.
 func (t *Task) body() {
+	if t.loop.debug {
+		t.goid = curGoid()
+	}
 	normal := false
 	defer func() {
 		if normal {
