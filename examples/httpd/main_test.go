@@ -226,7 +226,7 @@ func TestBadRequests(t *testing.T) {
 func TestIdleConnectionClosed(t *testing.T) {
 	for _, b := range servertest.Backends(t) {
 		t.Run(b, func(t *testing.T) {
-			addr := startServer(t, b, 200*time.Millisecond)
+			addr := startServer(t, b, 500*time.Millisecond)
 			c := dial(t, addr)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
 			r := bufio.NewReader(c)
