@@ -2,11 +2,232 @@
 
 package sched
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
 
-func newUringBackend(l *Loop, entries uint32) (Backend, error) {
-	return nil, errors.New("io_uring backend: not yet wired")
-}
+	"github.com/corio-go/corio/uring"
+	"golang.org/x/sys/unix"
+)
 
 // UringCompiledIn reports whether the io_uring backend is part of this build.
 const UringCompiledIn = true
+
+// user_data values of the backend's own requests. Operation ids never have
+// the top bit set (see opTable).
+const (
+	udWake   = 1<<63 | 1 // poll on the loop's waker eventfd
+	udCancel = 1<<63 | 2 // ASYNC_CANCEL requests: their CQEs carry nothing we need
+)
+
+// requiredOps are the opcodes the backend uses; a kernel that lacks one of
+// them gets the epoll backend instead.
+var requiredOps = []uring.Op{
+	uring.OpNop, uring.OpRead, uring.OpWrite, uring.OpRecv, uring.OpSend,
+	uring.OpRecvmsg, uring.OpSendmsg, uring.OpAccept, uring.OpConnect,
+	uring.OpTimeout, uring.OpAsyncCancel, uring.OpPollAdd, uring.OpFsync,
+}
+
+// uringBackend implements Backend with one io_uring: every operation is an
+// SQE whose user_data is the operation's in-flight id; Wait submits all
+// prepared SQEs and waits for completions in a single io_uring_enter.
+type uringBackend struct {
+	l     *Loop
+	r     *uring.Ring
+	cqes  []uring.CQE
+	early []*Op // completions reaped while making room in a full SQ
+}
+
+func newUringBackend(l *Loop, entries uint32) (Backend, error) {
+	var r *uring.Ring
+	var err error
+	for n := entries; ; n /= 4 {
+		r, err = uring.New(uring.Config{Entries: n})
+		// ENOMEM is the memlock limit (pre-5.12 kernels) or memory cgroup:
+		// a smaller ring may still fit.
+		if err == nil || !errors.Is(err, unix.ENOMEM) || n <= 8 {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	const needFeat = uring.FeatNodrop | uring.FeatExtArg
+	if r.Features()&needFeat != needFeat {
+		r.Close()
+		return nil, fmt.Errorf("io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel older than 5.11)")
+	}
+	for _, op := range requiredOps {
+		if !r.Supported(op) {
+			r.Close()
+			return nil, fmt.Errorf("io_uring lacks opcode %d", op)
+		}
+	}
+	// A registered ring fd saves an fdget/fdput per enter; optional.
+	_ = r.RegisterRingFd()
+	b := &uringBackend{l: l, r: r, cqes: make([]uring.CQE, 256)}
+	b.armWake()
+	return b, nil
+}
+
+func (b *uringBackend) Name() string       { return BackendUring }
+func (b *uringBackend) NativeTimers() bool { return true }
+func (b *uringBackend) CloseFD(*FD)        {}
+func (b *uringBackend) Close() error       { return b.r.Close() }
+
+// armWake polls the waker's eventfd, so that a wake-up from another
+// goroutine ends the loop's io_uring_enter. One-shot: re-armed after each
+// CQE (the loop drains the eventfd itself).
+func (b *uringBackend) armWake() {
+	sqe := b.sqe()
+	sqe.PrepPollAdd(b.l.waker.Fd(), unix.POLLIN)
+	sqe.SetUserData(udWake)
+}
+
+// sqe returns a free SQE, flushing the submission queue to the kernel when
+// it is full. Completions reaped to make room are kept for the next Wait.
+func (b *uringBackend) sqe() *uring.SQE {
+	for {
+		if s := b.r.GetSQE(); s != nil {
+			return s
+		}
+		b.l.stats.Enters++
+		b.l.stats.Syscalls++
+		b.r.Submit()
+		b.early = b.reap(b.early)
+	}
+}
+
+func (b *uringBackend) Start(op *Op) bool {
+	fd := op.Sysfd()
+	sqe := b.sqe()
+	switch op.Code {
+	case OpNop:
+		sqe.PrepNop()
+	case OpRead:
+		sqe.PrepRead(fd, op.Buf, fileOffset(op.Off))
+	case OpWrite:
+		sqe.PrepWrite(fd, op.Buf, fileOffset(op.Off))
+	case OpRecv:
+		sqe.PrepRecv(fd, op.Buf, op.Flags)
+	case OpSend:
+		sqe.PrepSend(fd, op.Buf, op.Flags|unix.MSG_NOSIGNAL)
+	case OpRecvFrom:
+		b.prepMsg(op, unix.SizeofSockaddrAny)
+		sqe.PrepRecvmsg(fd, &op.Msg, op.Flags)
+	case OpSendTo:
+		b.prepMsg(op, op.AddrLen)
+		sqe.PrepSendmsg(fd, &op.Msg, op.Flags|unix.MSG_NOSIGNAL)
+	case OpAccept:
+		op.AddrLen = unix.SizeofSockaddrAny
+		sqe.PrepAccept(fd, &op.Addr, &op.AddrLen, unix.SOCK_CLOEXEC)
+	case OpConnect:
+		sqe.PrepConnect(fd, &op.Addr, op.AddrLen)
+	case OpTimeout:
+		op.Ts = unix.NsecToTimespec(int64(op.Dur))
+		sqe.PrepTimeout(&op.Ts, 0, 0)
+	case OpFsync:
+		sqe.PrepFsync(fd, 0)
+	case OpPollIn:
+		sqe.PrepPollAdd(fd, unix.POLLIN)
+	case OpPollOut:
+		sqe.PrepPollAdd(fd, unix.POLLOUT)
+	default:
+		sqe.PrepNop()
+		op.Res = -int32(unix.EINVAL)
+		sqe.SetUserData(udCancel)
+		return true
+	}
+	sqe.SetUserData(op.id)
+	return false
+}
+
+// fileOffset maps Op.Off to io_uring's: -1 (all ones) means the current
+// file position.
+func fileOffset(off int64) uint64 {
+	if off < 0 {
+		return ^uint64(0)
+	}
+	return uint64(off)
+}
+
+// prepMsg points the op's msghdr at its buffer and sockaddr. Everything
+// lives in the Op, inside the heap-allocated Task, so it stays put until the
+// completion.
+func (b *uringBackend) prepMsg(op *Op, namelen uint32) {
+	op.Iov = unix.Iovec{}
+	if len(op.Buf) > 0 {
+		op.Iov.Base = &op.Buf[0]
+		op.Iov.SetLen(len(op.Buf))
+	}
+	op.Msg = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&op.Addr)),
+		Namelen: namelen,
+		Iov:     &op.Iov,
+	}
+	op.Msg.SetIovlen(1)
+}
+
+func (b *uringBackend) Cancel(op *Op) {
+	sqe := b.sqe()
+	sqe.PrepCancel(op.id, 0)
+	sqe.SetUserData(udCancel)
+}
+
+func (b *uringBackend) Wait(dst []*Op, timeout time.Duration) ([]*Op, error) {
+	if len(b.early) > 0 {
+		dst = append(dst, b.early...)
+		clear(b.early)
+		b.early = b.early[:0]
+		timeout = 0
+	}
+	b.l.stats.Enters++
+	b.l.stats.Syscalls++
+	var err error
+	if timeout == 0 {
+		_, err = b.r.Submit()
+	} else {
+		_, err = b.r.SubmitAndWait(1, timeout)
+	}
+	if err != nil {
+		return dst, fmt.Errorf("io_uring_enter: %w", err)
+	}
+	return b.reap(dst), nil
+}
+
+// reap moves every available completion to dst.
+func (b *uringBackend) reap(dst []*Op) []*Op {
+	for {
+		n := b.r.Reap(b.cqes)
+		for i := range n {
+			c := &b.cqes[i]
+			switch c.UserData {
+			case udCancel:
+				continue
+			case udWake:
+				b.armWake()
+				continue
+			}
+			op := b.l.ops.lookup(c.UserData)
+			if op == nil || !op.pending {
+				continue // stale: never misroute a completion
+			}
+			op.Res = c.Res
+			op.ResFlags = c.Flags
+			switch op.Code {
+			case OpTimeout:
+				if c.Res == -int32(unix.ETIME) {
+					op.Res = 0 // the timer fired: a sleep's success
+				}
+			case OpRecvFrom:
+				op.AddrLen = op.Msg.Namelen
+			}
+			dst = append(dst, op)
+		}
+		if n < len(b.cqes) {
+			return dst
+		}
+	}
+}
