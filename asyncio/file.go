@@ -22,7 +22,7 @@ type File struct {
 // Open opens the named file with the os.OpenFile flags and permissions.
 // The open itself is a plain syscall on the loop.
 func Open(t *Task, name string, flag int, perm os.FileMode) (*File, error) {
-	if err := t.Err(); err != nil {
+	if err := t.Cancellation(); err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
 	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))

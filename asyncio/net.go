@@ -47,7 +47,7 @@ func newSocket(t *Task, family, sotype int) (int, error) {
 // network must be "tcp", "tcp4", "tcp6" or "unix". "tcp" with an empty host
 // listens on every IPv4 and IPv6 address.
 func Listen(t *Task, network, address string) (*Listener, error) {
-	if err := t.Err(); err != nil {
+	if err := t.Cancellation(); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	eps, err := resolve(t, "listen", network, address)

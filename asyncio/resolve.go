@@ -33,9 +33,9 @@ func resolve(t *Task, op, network, address string) ([]endpoint, error) {
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		var p int
-		var lerr error
-		offload(t, "resolve port", func() { p, lerr = net.DefaultResolver.LookupPort(t, network, portStr) })
+		p, lerr := ToThread(t, func() (int, error) {
+			return net.DefaultResolver.LookupPort(t, network, portStr)
+		})
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -65,7 +65,9 @@ func resolve(t *Task, op, network, address string) ([]endpoint, error) {
 		} else if !want4 {
 			ipNet = "ip6"
 		}
-		offload(t, "resolve "+host, func() { ips, err = net.DefaultResolver.LookupNetIP(t, ipNet, host) })
+		ips, err = ToThread(t, func() ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(t, ipNet, host)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -103,16 +105,4 @@ func (ep endpoint) addr(sotype int) net.Addr {
 	}
 	ip := net.IP(ep.ap.Addr().AsSlice())
 	return ipAddr(ip, int(ep.ap.Port()), ep.ap.Addr().Zone(), sotype)
-}
-
-// offload runs fn on a new goroutine and waits for it without blocking the
-// loop. fn's context (t) is cancelled with the task, so the resolver
-// returns early on cancellation.
-func offload(t *Task, reason string, fn func()) {
-	t.WaitExternal(reason, func(wake func()) {
-		go func() {
-			fn()
-			wake()
-		}()
-	}, nil)
 }

@@ -191,6 +191,16 @@ func (t *Task) suspend(kind waitKind, reason string) {
 // scope, or nil.
 func (t *Task) cancelled() *CancelError { return t.scope.Load().err() }
 
+// Cancellation returns the task's pending cancellation (a *CancelError that
+// the cancelled scope recognises), or nil. It does not yield; Checkpoint
+// does.
+func (t *Task) Cancellation() error {
+	if ce := t.cancelled(); ce != nil {
+		return ce
+	}
+	return nil
+}
+
 // takeWakeErr returns and clears the error a waker left for the task.
 func (t *Task) takeWakeErr() error {
 	err := t.wakeErr
@@ -403,7 +413,7 @@ func (t *Task) WaitExternal(reason string, start func(wake func()), cancel func(
 	t.suspend(waitExternal, reason)
 	l.external--
 	if t.extCancel == nil && cancel != nil {
-		return t.cancelled()
+		return t.Cancellation()
 	}
 	t.extCancel = nil
 	return nil

@@ -1,0 +1,71 @@
+package asyncio
+
+import (
+	"runtime/debug"
+
+	"github.com/corio-go/corio/sched"
+)
+
+// ToThread runs fn on a new goroutine and waits for its result without
+// blocking the loop: other tasks keep running. Use it for blocking calls
+// (a library doing its own I/O, CPU-heavy work, cgo).
+//
+// Cancellation cannot interrupt fn, so ToThread always waits for fn to
+// return and then returns fn's result; a cancellation that arrived meanwhile
+// shows at the task's next blocking call. fn can watch t.Done() (a *Task is
+// a context.Context that is safe to use from other goroutines) to return
+// early. A panic in fn is re-raised in the task, with fn's stack.
+func ToThread[T any](t *Task, fn func() (T, error)) (T, error) {
+	var (
+		v     T
+		err   error
+		pval  any
+		stack []byte
+	)
+	t.WaitExternal("ToThread", func(wake func()) {
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					pval, stack = r, debug.Stack()
+				}
+				wake()
+			}()
+			v, err = fn()
+		}()
+	}, nil)
+	if stack != nil {
+		panic(&sched.PanicError{Value: pval, Stack: stack, Task: t.Name() + " (ToThread goroutine)"})
+	}
+	return v, err
+}
+
+// Recv receives from a Go channel without blocking the loop, like
+// `v, ok := <-ch`. If t is cancelled first, Recv returns the cancellation
+// error; a value that was received at the same moment is returned instead,
+// never dropped. No goroutine outlives the call.
+func Recv[T any](t *Task, ch <-chan T) (v T, ok bool, err error) {
+	if err := t.Cancellation(); err != nil {
+		return v, false, err
+	}
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	default:
+	}
+	stop := make(chan struct{})
+	got := false
+	cerr := t.WaitExternal("Recv", func(wake func()) {
+		go func() {
+			select {
+			case v, ok = <-ch:
+				got = true
+			case <-stop:
+			}
+			wake()
+		}()
+	}, func() { close(stop) })
+	if got {
+		return v, ok, nil
+	}
+	return v, false, cerr
+}
