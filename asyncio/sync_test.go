@@ -405,3 +405,56 @@ func TestDeadlockReportedNotHung(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestWaitsAreCancellable(t *testing.T) {
+	conform(t, func(_ *testing.T, task *asyncio.Task) error {
+		var ev asyncio.Event
+		sem := asyncio.NewSemaphore(0)
+		for name, wait := range map[string]func(t *asyncio.Task) error{
+			"Event.Wait":        ev.Wait,
+			"Semaphore.Acquire": sem.Acquire,
+		} {
+			timedOut, err := asyncio.SkipAfter(task, 2*time.Millisecond, wait)
+			if !timedOut || err != nil {
+				return fmt.Errorf("%s: timedOut=%v err=%v", name, timedOut, err)
+			}
+		}
+		// The cancelled Acquire did not consume a later permit.
+		sem.Release()
+		if !sem.TryAcquire() {
+			return errors.New("permit lost to a cancelled waiter")
+		}
+		return nil
+	})
+}
+
+func TestNestedTimeouts(t *testing.T) {
+	conform(t, func(_ *testing.T, task *asyncio.Task) error {
+		// Inner fires first: the inner WithTimeout reports it, the outer
+		// sees a plain error from its body.
+		var inner error
+		outer := asyncio.WithTimeout(task, time.Hour, func(t *asyncio.Task) error {
+			inner = asyncio.WithTimeout(t, 2*time.Millisecond, func(t *asyncio.Task) error {
+				return t.Sleep(time.Hour)
+			})
+			return inner
+		})
+		if !errors.Is(inner, context.DeadlineExceeded) || !errors.Is(outer, context.DeadlineExceeded) {
+			return fmt.Errorf("inner-first: inner %v outer %v", inner, outer)
+		}
+		// Outer fires first: the inner scope passes it through untouched,
+		// and SkipAfter on the outside absorbs it.
+		var innerTimedOut bool
+		timedOut, err := asyncio.SkipAfter(task, 2*time.Millisecond, func(t *asyncio.Task) error {
+			var err error
+			innerTimedOut, err = asyncio.SkipAfter(t, time.Hour, func(t *asyncio.Task) error {
+				return t.Sleep(time.Hour)
+			})
+			return err
+		})
+		if !timedOut || err != nil || innerTimedOut {
+			return fmt.Errorf("outer-first: outer timedOut=%v err=%v, inner timedOut=%v", timedOut, err, innerTimedOut)
+		}
+		return nil
+	})
+}
