@@ -40,7 +40,6 @@ type BufRing struct {
 	bufs    []Buf
 	tail    *uint16
 	mask    uint16
-	pending uint16 // added since the last Advance
 	bgid    uint16
 }
 
