@@ -35,12 +35,12 @@ type Buf struct {
 // alive until they come back in a completion, and the whole set until
 // Unregister.
 type BufRing struct {
-	r       *Ring
-	mem     []byte
-	bufs    []Buf
-	tail    *uint16
-	mask    uint16
-	bgid    uint16
+	r    *Ring
+	mem  []byte
+	bufs []Buf
+	tail *uint16
+	mask uint16
+	bgid uint16
 }
 
 // RegisterBufRing registers a provided-buffer ring of entries buffers (a
