@@ -1,0 +1,55 @@
+package asyncio
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"time"
+)
+
+// Serve accepts connections on l until t is cancelled or l is closed, and
+// runs handle for each in a new task of a task group, closing the
+// connection when handle returns (trio's serve_listeners). A connection's
+// failure is handle's business: Serve keeps serving. Accept errors that a
+// busy server can recover from (out of file descriptors or memory) are
+// retried with a growing pause of up to a second, as net/http does. Serve
+// returns, after every connection task has finished, the cancellation error
+// when t was cancelled, nil when l was closed, or the accept error it could
+// not recover from.
+func Serve(t *Task, l *Listener, handle func(t *Task, c *Conn)) error {
+	err := Group(t, func(g *TaskGroup) error {
+		var pause time.Duration
+		for {
+			c, err := l.Accept(t)
+			if err != nil {
+				if !temporaryAcceptError(err) {
+					return err
+				}
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				if err := t.Sleep(pause); err != nil {
+					return err
+				}
+				continue
+			}
+			pause = 0
+			g.Spawn(func(t *Task) error {
+				defer c.Close()
+				handle(t, c)
+				return nil
+			})
+		}
+	})
+	if errors.Is(err, net.ErrClosed) && !IsCancellation(err) {
+		return nil
+	}
+	return err
+}
+
+func temporaryAcceptError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EPROTO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
