@@ -110,6 +110,26 @@ func echoServer(t *asyncio.Task, g *asyncio.TaskGroup) (string, *asyncio.Listene
 	return l.Addr().String(), l, nil
 }
 
+// tcpPair returns the two ends of a loopback TCP connection, dialled and
+// accepted by the task; the listener is already closed.
+func tcpPair(task *asyncio.Task) (client, server *asyncio.Conn, err error) {
+	l, err := asyncio.Listen(task, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	client, err = asyncio.Dial(task, "tcp", l.Addr().String())
+	if err != nil {
+		return nil, nil, err
+	}
+	server, err = l.Accept(task)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, server, nil
+}
+
 func TestEchoOneMiBByteForByte(t *testing.T) {
 	conform(t, func(_ *testing.T, task *asyncio.Task) error {
 		data := make([]byte, 1<<20)
@@ -228,20 +248,11 @@ func TestHalfClose(t *testing.T) {
 
 func TestPeerReset(t *testing.T) {
 	conform(t, func(_ *testing.T, task *asyncio.Task) error {
-		l, err := asyncio.Listen(task, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		c, err := asyncio.Dial(task, "tcp", l.Addr().String())
+		c, s, err := tcpPair(task)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		s, err := l.Accept(task)
-		if err != nil {
-			return err
-		}
 		// SO_LINGER 0: close sends RST.
 		if err := syscall.SetsockoptLinger(s.Fd(), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1}); err != nil {
 			return err
@@ -261,16 +272,7 @@ func TestPeerReset(t *testing.T) {
 
 func TestCloseRacingBlockedRead(t *testing.T) {
 	conform(t, func(_ *testing.T, task *asyncio.Task) error {
-		l, err := asyncio.Listen(task, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		c, err := asyncio.Dial(task, "tcp", l.Addr().String())
-		if err != nil {
-			return err
-		}
-		s, err := l.Accept(task)
+		c, s, err := tcpPair(task)
 		if err != nil {
 			return err
 		}
