@@ -74,7 +74,6 @@ func newUringBackend(l *Loop, entries uint32) (Backend, error) {
 
 func (b *uringBackend) Name() string       { return BackendUring }
 func (b *uringBackend) NativeTimers() bool { return true }
-func (b *uringBackend) CloseFD(*FD)        {}
 func (b *uringBackend) Close() error       { return b.r.Close() }
 
 // armWake polls the waker's eventfd, so that a wake-up from another
@@ -168,6 +167,21 @@ func (b *uringBackend) prepMsg(op *Op, namelen uint32) {
 		Iov:     &op.Iov,
 	}
 	op.Msg.SetIovlen(1)
+}
+
+// CloseFD runs before fd's number is closed. SQEs still waiting in the SQ
+// name the file by number, and the kernel resolves the number only when it
+// consumes the SQE: if the number were closed and reused (a socket() in the
+// same loop pass) first, a queued send would go to the new file. Flushing
+// the SQ now makes the kernel take its reference to the old file, and
+// submits the ASYNC_CANCELs that Close just queued.
+func (b *uringBackend) CloseFD(fd *FD) {
+	if fd.ops == nil {
+		return
+	}
+	b.l.stats.Enters++
+	b.l.stats.Syscalls++
+	b.r.Submit()
 }
 
 func (b *uringBackend) Cancel(op *Op) {
