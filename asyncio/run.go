@@ -47,6 +47,16 @@ func WithHooks(h sched.Hooks) Option {
 	return func(c *sched.Config) { c.Hooks = h }
 }
 
+// WithStallWatchdog reports, through log/slog, any task that runs for
+// longer than threshold without reaching a blocking call: while it runs, the
+// other tasks of its loop cannot (a blocking Go call such as time.Sleep or a
+// channel receive inside a task, or a long computation; use ToThread or Recv
+// instead). The CORIO_STALL environment variable ("50ms") does the same
+// without code changes.
+func WithStallWatchdog(threshold time.Duration) Option {
+	return func(c *sched.Config) { c.StallThreshold = threshold }
+}
+
 // ErrBackendUnavailable is wrapped by Run's error when the backend that was
 // asked for cannot be set up here.
 var ErrBackendUnavailable = sched.ErrBackendUnavailable

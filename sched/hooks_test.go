@@ -102,3 +102,33 @@ func TestDumpStacksInDebugMode(t *testing.T) {
 }
 
 func parkHere(t *Task) error { return t.Sleep(time.Hour) }
+
+func TestStallWatchdogNamesTheStallingTask(t *testing.T) {
+	reports := make(chan string, 4)
+	err := Run(Config{StallThreshold: 10 * time.Millisecond, OnStall: func(task string, running time.Duration) {
+		select {
+		case reports <- task:
+		default:
+		}
+	}}, func(task *Task) error {
+		return RunGroup(task, func(g *Group) error {
+			g.SpawnNamed("well-behaved", func(t *Task) error { return t.Sleep(time.Millisecond) })
+			g.SpawnNamed("blocker", func(t *Task) error {
+				time.Sleep(60 * time.Millisecond) // a blocking call inside a task: the bug
+				return nil
+			})
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case name := <-reports:
+		if name != "blocker" {
+			t.Fatalf("watchdog blamed %q", name)
+		}
+	default:
+		t.Fatal("the watchdog did not report a 60ms stall with a 10ms threshold")
+	}
+}

@@ -34,6 +34,14 @@ type Config struct {
 	Context context.Context
 	// Entries sizes the io_uring submission queue (default 256).
 	Entries uint32
+	// StallThreshold turns on the stall watchdog: a task that runs this
+	// long without trapping (and so keeps every other task of its loop
+	// waiting) is reported to OnStall, or logged with log/slog. Zero means
+	// the CORIO_STALL environment variable, if set; otherwise off. The
+	// watchdog costs two atomic stores per task resume.
+	StallThreshold time.Duration
+	// OnStall receives the watchdog's reports (on another goroutine).
+	OnStall func(task string, running time.Duration)
 	// Debug records each task's goroutine id when it starts (about 1µs per
 	// spawn), so Dump can print every task's stack. The CORIO_DEBUG=1
 	// environment variable turns it on too.
@@ -102,6 +110,7 @@ type Loop struct {
 	goexit  *Task
 	stopped bool
 	debug   bool
+	stall   *stallWatch
 
 	fallbackReason error
 }
@@ -185,6 +194,7 @@ func newLoop(cfg Config) (*Loop, error) {
 		w.Close()
 		return nil, err
 	}
+	l.stall = newStallWatch(cfg)
 	return l, nil
 }
 
@@ -206,7 +216,10 @@ func (l *Loop) NonblockingFDs() bool { return l.backend.Name() == BackendEpoll }
 
 func (l *Loop) newTask(name string, fn func(*Task) error, parent *Scope) *Task {
 	l.nextID++
-	t := &Task{loop: l, id: l.nextID, name: name, fn: fn, budget: syncBudget}
+	t := &Task{loop: l, id: l.nextID, fn: fn, budget: syncBudget}
+	if name != "" {
+		t.name.Store(&name)
+	}
 	t.handle.task = t
 	t.timer.index = -1
 	t.own.init(l, parent, zeroTime, false)
@@ -270,6 +283,11 @@ func (l *Loop) resume(t *Task) {
 	l.stats.Resumes++
 	if l.hooks != nil {
 		l.hooks.TaskScheduled(t)
+	}
+	if w := l.stall; w != nil {
+		w.task.Store(t)
+		w.start.Store(time.Now().UnixNano())
+		defer w.start.Store(0)
 	}
 	_, alive := t.next()
 	l.current = nil
@@ -493,6 +511,9 @@ func (l *Loop) teardown() {
 			t.stop()
 		}
 		t = next
+	}
+	if l.stall != nil {
+		l.stall.stop()
 	}
 	l.backend.Close()
 	l.waker.Close()

@@ -55,7 +55,7 @@ var errKilled = errors.New("corio: task killed: its loop is shutting down")
 type Task struct {
 	loop  *Loop
 	id    uint64
-	name  string
+	name  atomic.Pointer[string] // read by the stall watchdog's goroutine
 	fn    func(*Task) error
 	next  func() (struct{}, bool)
 	stop  func()
@@ -110,14 +110,14 @@ func (t *Task) ID() uint64 { return t.id }
 
 // Name returns the task's name ("task N" unless set).
 func (t *Task) Name() string {
-	if t.name == "" {
-		return fmt.Sprintf("task %d", t.id)
+	if p := t.name.Load(); p != nil && *p != "" {
+		return *p
 	}
-	return t.name
+	return fmt.Sprintf("task %d", t.id)
 }
 
 // SetName names the task, for dumps and deadlock reports.
-func (t *Task) SetName(name string) { t.name = name }
+func (t *Task) SetName(name string) { t.name.Store(&name) }
 
 // Loop returns the loop running the task.
 func (t *Task) Loop() *Loop { return t.loop }
