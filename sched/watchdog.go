@@ -19,8 +19,8 @@ const EnvStall = "CORIO_STALL"
 type stallWatch struct {
 	threshold time.Duration
 	report    func(task string, running time.Duration)
-	start     atomic.Int64           // unix nanos the current resume began; 0 when idle
-	task      atomic.Pointer[Task]   // the task being resumed
+	start     atomic.Int64         // unix nanos the current resume began; 0 when idle
+	task      atomic.Pointer[Task] // the task being resumed
 	quit      chan struct{}
 	wg        sync.WaitGroup
 }
