@@ -22,10 +22,10 @@ type report struct {
 }
 
 type syscallRow struct {
-	server   string
-	strace   float64 // syscalls per message, from strace; 0 if unknown
-	own      float64 // from corio's own counters; 0 for other servers
-	note     string
+	server string
+	strace float64 // syscalls per message, from strace; 0 if unknown
+	own    float64 // from corio's own counters; 0 for other servers
+	note   string
 }
 
 type idleRow struct {

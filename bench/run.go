@@ -280,4 +280,3 @@ func scanFloat(re *regexp.Regexp, s string) float64 {
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
 }
-
