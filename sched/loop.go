@@ -103,6 +103,7 @@ type Loop struct {
 	nposted    atomic.Int32
 	external   int  // goroutines that may post a task
 	cancelRoot bool // posted by the context watcher; guarded by postMu
+	wakerGone  bool // the waker is closed; guarded by postMu
 
 	nextID  uint64
 	all     *Task // live tasks
@@ -250,10 +251,15 @@ func (l *Loop) ready(t *Task) {
 // post makes t ready from any goroutine.
 func (l *Loop) post(t *Task) {
 	l.postMu.Lock()
-	l.posted = append(l.posted, t)
-	l.nposted.Add(1)
+	// Wake runs under postMu, like teardown's Close: once the loop has seen
+	// the post it may finish and close the eventfd, and a Wake after that
+	// would write to a closed (or, worse, reused) descriptor.
+	if !l.wakerGone {
+		l.posted = append(l.posted, t)
+		l.nposted.Add(1)
+		l.waker.Wake()
+	}
 	l.postMu.Unlock()
-	l.waker.Wake()
 }
 
 func (l *Loop) drainPosted() {
@@ -432,8 +438,8 @@ func (l *Loop) watchContext() (stop func()) {
 			l.postMu.Lock()
 			l.cancelRoot = true
 			l.nposted.Add(1)
+			l.waker.Wake() // under postMu: see post
 			l.postMu.Unlock()
-			l.waker.Wake()
 		case <-quit:
 		}
 	}()
@@ -516,7 +522,12 @@ func (l *Loop) teardown() {
 		l.stall.stop()
 	}
 	l.backend.Close()
+	// A goroutine started by a task that was killed above (a ToThread
+	// body, say) may still post; postMu and wakerGone make that a no-op.
+	l.postMu.Lock()
+	l.wakerGone = true
 	l.waker.Close()
+	l.postMu.Unlock()
 }
 
 // taskRing is the run queue: a growable ring buffer of tasks.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,6 +415,51 @@ func TestExternalWake(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWakeRacingTeardown: the wake function is the last thing its
+// goroutine does, and the loop finishes (closing its eventfd) as soon as
+// it sees the post. The waker must not be written after it is closed; the
+// race detector and the fd count catch it if it is.
+func TestWakeRacingTeardown(t *testing.T) {
+	for _, name := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			before := countFDs(t)
+			for i := 0; i < 200; i++ {
+				var wg sync.WaitGroup
+				wg.Add(1)
+				err := Run(Config{Backend: name}, func(task *Task) error {
+					// A sibling keeps the loop awake (yielding), so the
+					// loop sees the post without waiting for the eventfd.
+					return RunGroup(task, func(g *Group) error {
+						var done atomic.Bool
+						g.Spawn(func(task *Task) error {
+							for !done.Load() {
+								if err := task.Checkpoint(); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+						return task.WaitExternal("goroutine", func(wake func()) {
+							go func() {
+								defer wg.Done()
+								done.Store(true)
+								wake()
+							}()
+						}, nil)
+					})
+				})
+				wg.Wait()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if after := countFDs(t); after != before {
+				t.Fatalf("fds: %d before, %d after", before, after)
+			}
+		})
+	}
 }
 
 func TestCoroutinesStayOnLoopThread(t *testing.T) {
