@@ -612,7 +612,6 @@ func TestFileRoundTrip(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer g.Close()
 		var seq []byte
 		buf := make([]byte, 64<<10)
 		for {
@@ -630,6 +629,17 @@ func TestFileRoundTrip(t *testing.T) {
 		}
 		if _, err := asyncio.Open(task, filepath.Join(dir, "missing"), os.O_RDONLY, 0); !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("open missing: %v", err)
+		}
+		// A closed File reports os.ErrClosed, as an *os.File does.
+		if err := g.Close(); err != nil {
+			return err
+		}
+		var pe *os.PathError
+		if _, err := g.Read(task, buf); !errors.Is(err, os.ErrClosed) || !errors.As(err, &pe) {
+			return fmt.Errorf("read after close: %v, want os.ErrClosed", err)
+		}
+		if err := g.Close(); !errors.Is(err, os.ErrClosed) {
+			return fmt.Errorf("second close: %v, want os.ErrClosed", err)
 		}
 		return nil
 	})

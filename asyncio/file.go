@@ -2,6 +2,7 @@ package asyncio
 
 import (
 	"io"
+	"net"
 	"os"
 	"syscall"
 
@@ -47,9 +48,19 @@ func (f *File) io(t *Task, code sched.OpCode, name string, p []byte, off int64) 
 		err = syscall.Errno(-res)
 	}
 	if err != nil {
-		return 0, &os.PathError{Op: name, Path: f.name, Err: err}
+		return 0, f.pathError(name, err)
 	}
 	return int(res), nil
+}
+
+// pathError wraps err like os.File does. The loop reports operations on a
+// closed descriptor as net.ErrClosed; for a file that is os.ErrClosed
+// ("file already closed"), the sentinel users of os.File check for.
+func (f *File) pathError(op string, err error) error {
+	if err == net.ErrClosed {
+		err = os.ErrClosed
+	}
+	return &os.PathError{Op: op, Path: f.name, Err: err}
 }
 
 // Read reads up to len(p) bytes at the file position; io.EOF at the end.
@@ -122,10 +133,11 @@ func (f *File) Sync(t *Task) error {
 	return err
 }
 
-// Close closes the file.
+// Close closes the file. A second Close returns an error wrapping
+// os.ErrClosed, as do operations on a closed File.
 func (f *File) Close() error {
 	if err := f.fd.Close(); err != nil {
-		return &os.PathError{Op: "close", Path: f.name, Err: err}
+		return f.pathError("close", err)
 	}
 	return nil
 }
