@@ -15,7 +15,10 @@ import (
 )
 
 // Structures and constants follow include/uapi/linux/io_uring.h as of
-// Linux 6.8.
+// Linux 6.8 (the build machine's linux-libc-dev ships the 6.1 header; the
+// names added later, SetupNoSQArray (6.6) and FeatRegRegRing (6.3), were
+// checked against the kernel sources). Every value is fixed ABI: the kernel
+// only ever adds names, so a newer kernel accepts all of them.
 
 // Params is struct io_uring_params.
 type Params struct {
@@ -111,36 +114,74 @@ const (
 	sqTaskrun    = 1 << 2
 )
 
-// Register opcodes.
+// Register opcodes (IORING_REGISTER_*).
 const (
-	registerProbe    = 8
-	registerRingFds  = 20
-	registerPbufRing = 22
-	unregisterPbuf   = 23
+	registerProbe     = 8
+	registerRingFds   = 20
+	unregisterRingFds = 21
+	registerPbufRing  = 22
+	unregisterPbuf    = 23
 )
 
 // Config sets up a Ring.
 type Config struct {
-	Entries   uint32 // SQ entries; the kernel rounds up to a power of two
-	CQEntries uint32 // 0: 4 × Entries
-	Flags     uint32 // non-zero: exactly these setup flags, no stepping down
+	// Entries is the submission queue size; the kernel rounds it up to a
+	// power of two. 0 means 256.
+	Entries uint32
+	// CQEntries is the completion queue size (IORING_SETUP_CQSIZE). 0
+	// means 4 × Entries; the kernel requires at least Entries.
+	CQEntries uint32
+	// Flags, when non-zero, are exactly the setup flags to use, with no
+	// stepping down (add SetupCQSize for CQEntries to apply).
+	Flags uint32
 }
 
-// SetupError reports why io_uring_setup failed. It unwraps to the errno:
-// ENOSYS (no io_uring in this kernel), EPERM (seccomp, as in Docker's default
-// profile, or kernel.io_uring_disabled), ENOMEM (memlock limit on kernels
-// before 5.12, or the memory cgroup), EINVAL (flags this kernel lacks).
+// SetupError reports why io_uring_setup failed. It unwraps to the errno, so
+// errors.Is(err, unix.EPERM) (or os.ErrPermission), errors.Is(err,
+// unix.ENOSYS) (or errors.ErrUnsupported) and errors.Is(err, unix.ENOMEM)
+// let a caller decide to fall back to another backend:
+//
+//   - ENOSYS: the kernel has no io_uring (older than 5.1, or built without it);
+//   - EPERM: refused by a seccomp profile (Docker's default one) or by the
+//     kernel.io_uring_disabled sysctl (6.6+);
+//   - ENOMEM: the locked-memory limit (RLIMIT_MEMLOCK, kernels before 5.12)
+//     or the memory cgroup; a smaller ring may fit;
+//   - EINVAL: setup flags or sizes this kernel does not know.
 type SetupError struct {
 	Flags uint32
 	Errno syscall.Errno
 }
 
 func (e *SetupError) Error() string {
-	return fmt.Sprintf("io_uring_setup (flags %#x): %v", e.Flags, e.Errno)
+	hint := ""
+	switch e.Errno {
+	case unix.ENOSYS:
+		hint = ": kernel without io_uring"
+	case unix.EPERM, unix.EACCES:
+		hint = ": io_uring refused (seccomp profile or kernel.io_uring_disabled)"
+	case unix.ENOMEM:
+		hint = ": locked-memory limit (RLIMIT_MEMLOCK) or memory cgroup"
+	case unix.EINVAL:
+		hint = ": flags or sizes unknown to this kernel"
+	}
+	return fmt.Sprintf("io_uring_setup (flags %#x): %v%s", e.Flags, e.Errno, hint)
 }
 
 // Unwrap returns the errno.
 func (e *SetupError) Unwrap() error { return e.Errno }
+
+// ErrCQEDropped is returned by SubmitAndWait when the kernel reports
+// (EBADR) that it had to drop completions: the completion queue overflowed
+// and even the overflow list could not grow (an allocation failure; with
+// IORING_FEAT_NODROP nothing else drops a completion). The requests whose
+// completions were lost will never report; the caller cannot recover them
+// and should fail loudly. The kernel reports this once. It unwraps to
+// unix.EBADR.
+var ErrCQEDropped error = &os.SyscallError{Syscall: "io_uring_enter: completions dropped", Err: unix.EBADR}
+
+// ErrNoExtArg is returned by SubmitAndWait when a timed wait is asked of a
+// kernel without IORING_FEAT_EXT_ARG (before 5.11).
+var ErrNoExtArg = errors.New("uring: timed wait needs IORING_FEAT_EXT_ARG (Linux 5.11)")
 
 // Ring is an io_uring instance. See the package documentation for the rules
 // of ownership.
@@ -148,6 +189,7 @@ type Ring struct {
 	fd         int
 	enterFd    int
 	enterFlags uint32
+	regTid     int // thread that registered the ring fd (per-thread table)
 	params     Params
 	flags      uint32
 
@@ -163,22 +205,55 @@ type Ring struct {
 	sqes    []SQE
 	sqeTail uint32 // next SQE to hand out (local; published on submit)
 
-	cqHead *uint32
-	cqTail *uint32
-	cqMask uint32
-	cqes   []CQE
+	cqHead     *uint32
+	cqTail     *uint32
+	cqOverflow *uint32
+	cqMask     uint32
+	cqes       []CQE
 
-	probe *Probe
+	probe    *Probe
+	bufRings []*BufRing // unmapped by Close
 
 	arg getEventsArg
 	ts  unix.Timespec
 }
 
+// flagSteps are the setup flags New tries, best first; each is tried with
+// NO_SQARRAY (6.6) first. CQSIZE (5.5) and SUBMIT_ALL (5.18) go with all of
+// them; a last try with no flags at all serves kernels older than 5.5.
+var flagSteps = [...]uint32{
+	SetupSingleIssuer | SetupDeferTaskrun, // 6.1: completions run only when we enter
+	SetupCoopTaskrun | SetupTaskrunFlag,   // 5.19: no IPI per completion
+	0,
+}
+
+// setupTries returns the setup flags New tries, in order.
+func setupTries(cfg Config) []uint32 {
+	if cfg.Flags != 0 {
+		return []uint32{cfg.Flags}
+	}
+	const base = SetupCQSize | SetupSubmitAll
+	tries := make([]uint32, 0, 2*len(flagSteps)+1)
+	for _, f := range flagSteps {
+		tries = append(tries, base|f|SetupNoSQArray, base|f)
+	}
+	return append(tries, 0)
+}
+
+// sysSetup is io_uring_setup(2); tests replace it to play an older kernel.
+var sysSetup = func(entries uint32, p *Params) (int, syscall.Errno) {
+	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(p)), 0)
+	return int(fd), e
+}
+
 // New sets up a ring. Unless cfg.Flags is set, it tries
 // SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN|TASKRUN_FLAG, then no
-// flags, stepping down on EINVAL (each with CQSIZE, SUBMIT_ALL and
-// NO_SQARRAY where accepted). With SINGLE_ISSUER only the thread that
-// called New may submit: lock it with runtime.LockOSThread first.
+// flags, stepping down whenever the kernel answers EINVAL (each with
+// CQSIZE, SUBMIT_ALL and NO_SQARRAY where accepted). Any other error is
+// returned at once as a *SetupError (see there for what each errno means).
+//
+// With SINGLE_ISSUER only the thread that called New may submit: lock it
+// with runtime.LockOSThread first, and keep it locked while the ring lives.
 func New(cfg Config) (*Ring, error) {
 	if cfg.Entries == 0 {
 		cfg.Entries = 256
@@ -186,22 +261,8 @@ func New(cfg Config) (*Ring, error) {
 	if cfg.CQEntries == 0 {
 		cfg.CQEntries = 4 * cfg.Entries
 	}
-	var tries []uint32
-	if cfg.Flags != 0 {
-		tries = []uint32{cfg.Flags}
-	} else {
-		base := uint32(SetupCQSize | SetupSubmitAll)
-		for _, f := range []uint32{
-			SetupSingleIssuer | SetupDeferTaskrun,
-			SetupCoopTaskrun | SetupTaskrunFlag,
-			0,
-		} {
-			tries = append(tries, base|f|SetupNoSQArray, base|f)
-		}
-		tries = append(tries, 0)
-	}
 	var err error
-	for _, flags := range tries {
+	for _, flags := range setupTries(cfg) {
 		var r *Ring
 		r, err = setup(cfg, flags)
 		if err == nil {
@@ -221,11 +282,11 @@ func setup(cfg Config, flags uint32) (*Ring, error) {
 	if flags&SetupCQSize != 0 {
 		r.params.CQEntries = cfg.CQEntries
 	}
-	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(cfg.Entries), uintptr(unsafe.Pointer(&r.params)), 0)
+	fd, e := sysSetup(cfg.Entries, &r.params)
 	if e != 0 {
 		return nil, &SetupError{Flags: flags, Errno: e}
 	}
-	r.fd = int(fd)
+	r.fd = fd
 	r.enterFd = r.fd
 	r.flags = flags
 	if err := r.mmap(); err != nil {
@@ -244,6 +305,8 @@ func (r *Ring) mmap() error {
 		sqSize = 0
 	}
 	cqSize := p.CQOff.CQEs + p.CQEntries*uint32(unsafe.Sizeof(CQE{}))
+	// FEAT_SINGLE_MMAP (5.4): the SQ and CQ rings share one mapping, sized
+	// for the larger; older kernels need a second mmap at offCQRing.
 	single := p.Features&FeatSingleMmap != 0
 	if single && cqSize > sqSize {
 		sqSize = cqSize
@@ -277,15 +340,39 @@ func (r *Ring) mmap() error {
 	cq := unsafe.Pointer(&r.cqRing[0])
 	r.cqHead = (*uint32)(unsafe.Add(cq, p.CQOff.Head))
 	r.cqTail = (*uint32)(unsafe.Add(cq, p.CQOff.Tail))
+	r.cqOverflow = (*uint32)(unsafe.Add(cq, p.CQOff.Overflow))
 	r.cqMask = *(*uint32)(unsafe.Add(cq, p.CQOff.RingMask))
 	r.cqes = unsafe.Slice((*CQE)(unsafe.Add(cq, p.CQOff.CQEs)), p.CQEntries)
 	r.sqeTail = *r.sqTail
 	return nil
 }
 
-// Close unmaps the rings and closes the ring fd. The kernel cancels what is
-// still in flight. Close is idempotent.
+// Close unregisters the ring fd (see RegisterRingFd), unmaps the rings and
+// any provided-buffer rings still registered, and closes the ring fd.
+// Close is idempotent.
+//
+// The kernel cancels what is still in flight, but Close does not wait for
+// that: memory of requests still in flight may be written by the kernel
+// after Close returns. To reuse it safely, cancel the requests and reap
+// their completions before Close.
 func (r *Ring) Close() error {
+	if r.enterFlags&enterRegisteredRing != 0 {
+		// The registration holds a reference to the ring file in the
+		// registering thread's table: without unregistering, closing the
+		// fd would not free the ring until that thread exits. The table is
+		// per thread, so only that thread can unregister; on another one
+		// the same slot could name a different ring.
+		if unix.Gettid() == r.regTid {
+			upd := rsrcUpdate{offset: uint32(r.enterFd)}
+			unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), unregisterRingFds, uintptr(unsafe.Pointer(&upd)), 1, 0, 0)
+		}
+		r.enterFlags &^= enterRegisteredRing
+		r.enterFd = r.fd
+	}
+	for _, br := range r.bufRings {
+		br.unmap()
+	}
+	r.bufRings = nil
 	if r.sqeMem != nil {
 		unix.Munmap(r.sqeMem)
 		r.sqeMem = nil
@@ -299,15 +386,16 @@ func (r *Ring) Close() error {
 		r.sqRing = nil
 	}
 	r.sqes, r.cqes, r.sqArray = nil, nil, nil
+	r.sqHead, r.sqTail, r.sqFlags, r.cqHead, r.cqTail, r.cqOverflow = nil, nil, nil, nil, nil, nil
 	if r.fd < 0 {
 		return nil
 	}
 	err := unix.Close(r.fd)
-	r.fd = -1
+	r.fd, r.enterFd = -1, -1
 	return err
 }
 
-// Fd returns the ring's file descriptor.
+// Fd returns the ring's file descriptor (-1 after Close).
 func (r *Ring) Fd() int { return r.fd }
 
 // Features returns the IORING_FEAT_* flags the kernel reported.
@@ -322,14 +410,24 @@ func (r *Ring) SQEntries() uint32 { return r.params.SQEntries }
 // CQEntries returns the completion queue size.
 func (r *Ring) CQEntries() uint32 { return r.params.CQEntries }
 
-// RegisterRingFd registers the ring fd with itself, so every enter skips the
-// fd table lookup (IORING_REGISTER_RING_FDS, 5.18).
+// rsrcUpdate is struct io_uring_rsrc_update.
+type rsrcUpdate struct {
+	offset uint32
+	resv   uint32
+	data   uint64
+}
+
+// RegisterRingFd registers the ring fd with the kernel's per-thread table
+// of rings (IORING_REGISTER_RING_FDS, 5.18), so every enter skips the fd
+// table lookup. The table belongs to the calling thread: the goroutine must
+// stay locked to it (runtime.LockOSThread) for every later Submit,
+// SubmitAndWait and Close, or the enters fail with EBADF.
 func (r *Ring) RegisterRingFd() error {
-	upd := struct {
-		offset uint32
-		resv   uint32
-		data   uint64
-	}{offset: ^uint32(0), data: uint64(r.fd)}
+	if r.enterFlags&enterRegisteredRing != 0 {
+		return nil
+	}
+	// offset ^0: let the kernel pick a free slot and report it.
+	upd := rsrcUpdate{offset: ^uint32(0), data: uint64(r.fd)}
 	n, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerRingFds, uintptr(unsafe.Pointer(&upd)), 1, 0, 0)
 	if e != 0 {
 		return os.NewSyscallError("io_uring_register(RING_FDS)", e)
@@ -339,16 +437,22 @@ func (r *Ring) RegisterRingFd() error {
 	}
 	r.enterFd = int(upd.offset)
 	r.enterFlags |= enterRegisteredRing
+	r.regTid = unix.Gettid()
 	return nil
 }
 
+// RingFdRegistered reports whether enters use the registered ring fd.
+func (r *Ring) RingFdRegistered() bool { return r.enterFlags&enterRegisteredRing != 0 }
+
 // GetSQE returns the next free SQE, zeroed, or nil when the submission
 // queue is full (submit, then try again). The SQE is published to the
-// kernel by the next Submit or SubmitAndWait.
+// kernel by the next Submit or SubmitAndWait. Call one Prep method first,
+// then SetUserData and SetFlags/AddFlags: Prep methods reset the whole SQE.
 func (r *Ring) GetSQE() *SQE {
-	// Acquire: the kernel's head store releases the SQE slots it consumed.
+	// Acquire: the kernel stores the head (with release) once it has
+	// copied the SQEs before it; only then may we overwrite those slots.
 	head := atomic.LoadUint32(r.sqHead)
-	if r.sqeTail-head >= uint32(len(r.sqes)) {
+	if r.sqeTail-head > r.sqMask { // full: sqMask is entries-1
 		return nil
 	}
 	sqe := &r.sqes[r.sqeTail&r.sqMask]
@@ -359,37 +463,51 @@ func (r *Ring) GetSQE() *SQE {
 
 // SQReady returns the number of SQEs prepared and not yet consumed by the
 // kernel.
-func (r *Ring) SQReady() uint32 { return r.sqeTail - atomic.LoadUint32(r.sqHead) }
+func (r *Ring) SQReady() uint32 {
+	// Acquire: pairs with the kernel's release of the head (see GetSQE).
+	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+}
 
 // flush publishes the prepared SQEs and returns how many the kernel has not
 // consumed yet.
 func (r *Ring) flush() uint32 {
-	tail := *r.sqTail // only this goroutine writes the tail
+	tail := *r.sqTail // only this goroutine writes the tail: a plain load
 	if r.sqArray != nil {
 		for ; tail != r.sqeTail; tail++ {
 			r.sqArray[tail&r.sqMask] = tail & r.sqMask
 		}
 	}
 	// Release: the SQE contents (and array entries) must be visible to the
-	// kernel before the tail that hands them over.
+	// kernel before the tail that hands them over. Without SQPOLL the
+	// kernel reads them only inside our own io_uring_enter, which orders
+	// them anyway, but the release costs nothing on amd64 and keeps the
+	// protocol right for SQPOLL.
 	atomic.StoreUint32(r.sqTail, r.sqeTail)
-	return r.sqeTail - atomic.LoadUint32(r.sqHead)
+	return r.SQReady()
 }
 
-// needEnter reports whether a non-waiting enter has anything to do.
+// needsGetEvents reports whether a non-waiting enter must ask for events.
 func (r *Ring) needsGetEvents() bool {
 	// With DEFER_TASKRUN completions are posted only when the submitter
-	// enters with GETEVENTS; with TASKRUN_FLAG the kernel says when task
-	// work is pending; overflowed CQEs are flushed by GETEVENTS too.
+	// enters with GETEVENTS; with TASKRUN_FLAG the kernel sets
+	// IORING_SQ_TASKRUN when task work is pending; IORING_SQ_CQ_OVERFLOW
+	// says completions wait on the overflow list (FEAT_NODROP), and only a
+	// GETEVENTS enter moves them into the CQ.
 	if r.flags&SetupDeferTaskrun != 0 {
 		return true
 	}
+	// Relaxed would do (the flags are hints, re-read on every call); an
+	// atomic load keeps the race detector's view of shared memory honest.
 	return atomic.LoadUint32(r.sqFlags)&(sqTaskrun|sqCQOverflow) != 0
 }
 
 // Submit hands the prepared SQEs to the kernel without waiting (and, where
-// the ring defers completion work to the submitter, lets the kernel post the
-// completions that are ready). It returns the number of SQEs consumed.
+// the ring defers completion work to the submitter or completions wait on
+// the overflow list, lets the kernel post them). It returns the number of
+// SQEs consumed. EINTR is retried. When the kernel refuses new work because
+// the CQ is full (EBUSY, kernels before 5.19) or it is short of memory
+// (EAGAIN), Submit returns what was consumed and a nil error: the SQEs stay
+// queued, and the caller reaps, then submits again.
 func (r *Ring) Submit() (int, error) {
 	n := r.flush()
 	var flags uint32
@@ -399,6 +517,11 @@ func (r *Ring) Submit() (int, error) {
 	if n == 0 && flags == 0 {
 		return 0, nil
 	}
+	return r.enterNoWait(n, flags)
+}
+
+// enterNoWait is an io_uring_enter that never blocks (min_complete 0).
+func (r *Ring) enterNoWait(n, flags uint32) (int, error) {
 	for {
 		// Raw syscall: this enter never blocks, so the scheduler
 		// hand-off of a normal syscall would only add cost.
@@ -408,32 +531,50 @@ func (r *Ring) Submit() (int, error) {
 		case 0:
 			return int(ret), nil
 		case unix.EINTR:
+			// Nothing was consumed (the kernel reports an error only when
+			// it submitted nothing); retry with what is still queued.
 			n = r.SQReady()
 			continue
-		case unix.EBUSY, unix.EBADR, unix.EAGAIN:
-			// The CQ is full and overflow is pending (EBUSY/EBADR) or the
-			// kernel is short of memory (EAGAIN): the caller reaps, then
-			// submits again. No completion is lost (FEAT_NODROP).
+		case unix.EBUSY, unix.EAGAIN:
 			return 0, nil
+		case unix.EBADR:
+			return 0, ErrCQEDropped
 		}
 		return 0, os.NewSyscallError("io_uring_enter", e)
 	}
 }
 
 // SubmitAndWait hands the prepared SQEs to the kernel and waits, in the same
-// io_uring_enter, until waitNr completions are ready or timeout passes
-// (timeout < 0: no limit). A timeout that expires is not an error. EINTR
-// (the profiler's signals) is retried without submitting anything twice.
-// EBUSY/EBADR (completion overflow pending) return at once without error:
-// the caller reaps and calls again.
+// io_uring_enter, until at least waitNr completions are ready to reap or
+// timeout passes (timeout < 0: no limit; timeout 0: do not wait, like
+// Submit). The timeout uses IORING_ENTER_EXT_ARG (5.11; ErrNoExtArg before),
+// so no timeout SQE is spent. It returns the number of SQEs consumed; an
+// expired timeout is not an error.
+//
+// Signals (the Go runtime's preemption, the profiler) interrupt the wait:
+// SubmitAndWait retries without submitting anything twice, with what is
+// left of the timeout. When the CQ is full and the kernel cannot flush its
+// overflow list (EBUSY, kernels before 5.19), or it is short of memory
+// (EAGAIN), it returns at once without error: the caller reaps and calls
+// again. When the kernel reports dropped completions (EBADR) it returns
+// ErrCQEDropped.
 func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
 	n := r.flush()
+	if timeout == 0 || waitNr == 0 {
+		return r.enterNoWait(n, enterGetEvents)
+	}
 	flags := uint32(enterGetEvents) | r.enterFlags
 	var argp unsafe.Pointer
 	argsz := uintptr(0)
-	if timeout >= 0 {
+	var deadline time.Time
+	if timeout > 0 {
+		if r.params.Features&FeatExtArg == 0 {
+			return 0, ErrNoExtArg
+		}
+		deadline = time.Now().Add(timeout)
 		// The timespec and the arg block live in the Ring, on the heap,
-		// never on this goroutine's (movable) stack.
+		// never on this goroutine's (movable) stack; the kernel copies
+		// them during the enter.
 		r.ts = unix.NsecToTimespec(int64(timeout))
 		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts)))}
 		argp = unsafe.Pointer(&r.arg)
@@ -448,59 +589,122 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 			uintptr(flags), uintptr(argp), argsz)
 		switch e {
 		case 0:
-			return submitted + int(ret), nil
+			submitted += int(ret)
+			if ret == 0 || uint32(ret) != n || r.CQReady() >= waitNr {
+				// Either nothing was submitted, so the zero is the wait's
+				// own success, or the kernel stopped submitting early
+				// (and skipped the wait), or the wait is over.
+				return submitted, nil
+			}
+			// The kernel submitted and then waited, but a submit count
+			// hides the wait's outcome: EINTR and ETIME are dropped. Wait
+			// again for the rest, submitting nothing.
+			n = 0
 		case unix.ETIME:
 			return submitted, nil
 		case unix.EINTR:
+			// Nothing was submitted by this call; whatever is still
+			// queued goes with the retry.
 			n = r.SQReady()
-			if r.CQReady() > 0 {
+			if r.CQReady() >= waitNr {
 				return submitted, nil
 			}
-			continue
-		case unix.EBUSY, unix.EBADR, unix.EAGAIN:
+		case unix.EBUSY, unix.EAGAIN:
 			return submitted, nil
+		case unix.EBADR:
+			return submitted, ErrCQEDropped
+		default:
+			return submitted, os.NewSyscallError("io_uring_enter", e)
 		}
-		return submitted, os.NewSyscallError("io_uring_enter", e)
+		if timeout > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				if n == 0 {
+					return submitted, nil
+				}
+				k, err := r.enterNoWait(n, enterGetEvents)
+				return submitted + k, err
+			}
+			r.ts = unix.NsecToTimespec(int64(left))
+		}
 	}
 }
 
-// CQReady returns the number of completions ready to reap.
+// CQReady returns the number of completions ready to reap. Completions on
+// the kernel's overflow list are not counted until an enter with GETEVENTS
+// (Submit, SubmitAndWait) moves them into the ring.
 func (r *Ring) CQReady() uint32 {
-	// Acquire: pairs with the kernel's release of the CQ tail.
+	// Acquire: pairs with the kernel's release of the CQ tail. The head is
+	// ours: a plain load.
 	return atomic.LoadUint32(r.cqTail) - *r.cqHead
+}
+
+// CQOverflowPending reports whether completions wait on the kernel's
+// overflow list (IORING_SQ_CQ_OVERFLOW) because the CQ was full. They are
+// not lost (IORING_FEAT_NODROP): reap, then Submit or SubmitAndWait to have
+// them moved into the ring.
+func (r *Ring) CQOverflowPending() bool {
+	// A hint re-read on every call: the atomic load keeps the race
+	// detector's view of shared memory honest; no ordering is needed.
+	return atomic.LoadUint32(r.sqFlags)&sqCQOverflow != 0
 }
 
 // Reap copies up to len(dst) ready completions into dst, marks them
 // consumed, and returns how many it copied.
 func (r *Ring) Reap(dst []CQE) int {
-	head := *r.cqHead // only this goroutine writes the head
+	head := *r.cqHead // only this goroutine writes the head: a plain load
 	// Acquire: the CQEs up to tail are fully written before the kernel
 	// releases the tail.
 	tail := atomic.LoadUint32(r.cqTail)
-	n := 0
-	for ; head != tail && n < len(dst); head++ {
-		dst[n] = r.cqes[head&r.cqMask]
-		n++
+	n := min(int(tail-head), len(dst))
+	for i := range dst[:n] {
+		dst[i] = r.cqes[head&r.cqMask]
+		head++
 	}
 	if n > 0 {
-		// Release: we are done reading those CQE slots before the kernel
-		// may reuse them.
+		// Release: our reads of those CQE slots must be done before the
+		// kernel sees the head move and reuses them.
 		atomic.StoreUint32(r.cqHead, head)
 	}
 	return n
 }
 
-// PeekCQE returns the next ready completion without consuming it.
+// PeekCQE returns the next ready completion without consuming it. The CQE
+// is the ring's own slot: read it before CQAdvance.
 func (r *Ring) PeekCQE() (*CQE, bool) {
-	head := *r.cqHead
+	head := *r.cqHead // ours: a plain load
+	// Acquire: the CQE at head is fully written before the kernel
+	// releases a tail beyond it.
 	if head == atomic.LoadUint32(r.cqTail) {
 		return nil, false
 	}
 	return &r.cqes[head&r.cqMask], true
 }
 
-// CQAdvance marks n completions consumed.
+// PeekCQEs returns every ready completion without consuming or copying
+// them, as at most two slices of the ring itself: the second is non-empty
+// only when the ready run wraps around the end of the ring. The slices are
+// valid until CQAdvance(uint32(len(first)+len(second))) (or less) hands
+// the slots back to the kernel.
+func (r *Ring) PeekCQEs() (first, second []CQE) {
+	head := *r.cqHead // ours: a plain load
+	// Acquire: the CQEs up to tail are fully written before the kernel
+	// releases the tail.
+	n := atomic.LoadUint32(r.cqTail) - head
+	if n == 0 {
+		return nil, nil
+	}
+	i := head & r.cqMask
+	if end := i + n; end <= uint32(len(r.cqes)) {
+		return r.cqes[i:end], nil
+	}
+	return r.cqes[i:], r.cqes[:i+n-uint32(len(r.cqes))]
+}
+
+// CQAdvance marks n completions consumed, handing their slots back to the
+// kernel.
 func (r *Ring) CQAdvance(n uint32) {
-	// Release: see Reap.
+	// Release: our reads of the n slots must be done before the kernel
+	// sees the head move and reuses them.
 	atomic.StoreUint32(r.cqHead, *r.cqHead+n)
 }
