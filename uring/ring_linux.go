@@ -197,13 +197,14 @@ type Ring struct {
 	cqRing []byte // aliases sqRing with FeatSingleMmap
 	sqeMem []byte
 
-	sqHead  *uint32
-	sqTail  *uint32
-	sqFlags *uint32
-	sqMask  uint32
-	sqArray []uint32
-	sqes    []SQE
-	sqeTail uint32 // next SQE to hand out (local; published on submit)
+	sqHead     *uint32
+	sqTail     *uint32
+	sqFlags    *uint32
+	sqMask     uint32
+	sqArray    []uint32
+	sqes       []SQE
+	sqeTail    uint32 // next SQE to hand out (local; published on submit)
+	sqHeadSeen uint32 // the kernel's SQ head when last loaded
 
 	cqHead     *uint32
 	cqTail     *uint32
@@ -344,6 +345,7 @@ func (r *Ring) mmap() error {
 	r.cqMask = *(*uint32)(unsafe.Add(cq, p.CQOff.RingMask))
 	r.cqes = unsafe.Slice((*CQE)(unsafe.Add(cq, p.CQOff.CQEs)), p.CQEntries)
 	r.sqeTail = *r.sqTail
+	r.sqHeadSeen = *r.sqHead
 	return nil
 }
 
@@ -444,20 +446,24 @@ func (r *Ring) RegisterRingFd() error {
 // RingFdRegistered reports whether enters use the registered ring fd.
 func (r *Ring) RingFdRegistered() bool { return r.enterFlags&enterRegisteredRing != 0 }
 
-// GetSQE returns the next free SQE, zeroed, or nil when the submission
-// queue is full (submit, then try again). The SQE is published to the
-// kernel by the next Submit or SubmitAndWait. Call one Prep method first,
-// then SetUserData and SetFlags/AddFlags: Prep methods reset the whole SQE.
+// GetSQE returns the next free SQE, or nil when the submission queue is
+// full (submit, then try again). The SQE holds whatever an earlier request
+// left there: call one Prep method first (each resets the whole SQE), then
+// SetUserData and SetFlags/AddFlags. The SQE is published to the kernel by
+// the next Submit or SubmitAndWait.
 func (r *Ring) GetSQE() *SQE {
-	// Acquire: the kernel stores the head (with release) once it has
-	// copied the SQEs before it; only then may we overwrite those slots.
-	head := atomic.LoadUint32(r.sqHead)
-	if r.sqeTail-head > r.sqMask { // full: sqMask is entries-1
-		return nil
+	if r.sqeTail-r.sqHeadSeen > r.sqMask { // full as far as we know (sqMask is entries-1)
+		// Acquire: the kernel stores the head (with release) once it has
+		// copied the SQEs before it; only then may we overwrite those
+		// slots. Reloaded only when the cached head says full: the head
+		// only grows, so a stale one errs on the safe side.
+		r.sqHeadSeen = atomic.LoadUint32(r.sqHead)
+		if r.sqeTail-r.sqHeadSeen > r.sqMask {
+			return nil
+		}
 	}
 	sqe := &r.sqes[r.sqeTail&r.sqMask]
 	r.sqeTail++
-	*sqe = SQE{}
 	return sqe
 }
 

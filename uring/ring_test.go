@@ -209,7 +209,9 @@ func TestRegisteredRingFd(t *testing.T) {
 		t.Skipf("kernel lacks registered ring fds: %v", err)
 	}
 	for i := range 3 {
-		r.GetSQE().SetUserData(uint64(i))
+		sqe := r.GetSQE()
+		sqe.PrepNop()
+		sqe.SetUserData(uint64(i))
 	}
 	if m := waitCQEs(t, r, 3); len(m) != 3 {
 		t.Fatal(m)
@@ -220,6 +222,7 @@ func TestSQFull(t *testing.T) {
 	r := newTestRing(t, Config{Entries: 4})
 	n := 0
 	for sqe := r.GetSQE(); sqe != nil; sqe = r.GetSQE() {
+		sqe.PrepNop()
 		sqe.SetUserData(uint64(n))
 		n++
 		if n > 100 {
@@ -230,9 +233,11 @@ func TestSQFull(t *testing.T) {
 		t.Fatalf("handed out %d SQEs, ready %d, ring has %d", n, r.SQReady(), r.SQEntries())
 	}
 	waitCQEs(t, r, n)
-	if r.GetSQE() == nil {
+	sqe := r.GetSQE()
+	if sqe == nil {
 		t.Fatal("no SQE after the kernel consumed the queue")
 	}
+	sqe.PrepNop()
 }
 
 func TestPipeReadWrite(t *testing.T) {
