@@ -27,7 +27,9 @@ func (s loadSpec) String() string {
 
 // loadResult is what the generator measured.
 type loadResult struct {
+	size      int           // message size in bytes
 	msgs      int64         // messages echoed inside the window
+	all       int64         // messages echoed from the first to the last, warm-up included
 	window    time.Duration // measured wall time
 	hist      histogram
 	clientCPU time.Duration // this process's CPU time in the window
@@ -52,10 +54,11 @@ func streamAt(conn int, off int64, n int) []byte {
 	return bigPattern[start : start+n]
 }
 
-// runLoad drives an echo server at addr and measures it. measuring is
-// closed at the start of the measured window and closed again... it calls
-// onWindow(start) and onWindow(end) so the caller can sample the server's
-// CPU at the same instants.
+// runLoad drives an echo server at addr: spec.conns connections, each
+// keeping spec.depth messages of spec.size bytes in flight, for spec.warmup
+// and then a measured window of spec.dur. It calls onWindow(true) as the
+// window opens and onWindow(false) as it closes, so that the caller can
+// sample the server's CPU at the same instants.
 func runLoad(addr string, spec loadSpec, onWindow func(start bool)) (loadResult, error) {
 	conns := make([]net.Conn, spec.conns)
 	for i := range conns {
@@ -78,6 +81,7 @@ func runLoad(addr string, spec loadSpec, onWindow func(start bool)) (loadResult,
 		counting atomic.Bool
 		stop     atomic.Bool
 		total    atomic.Int64
+		all      atomic.Int64
 		firstErr error
 		errOnce  sync.Once
 		mu       sync.Mutex
@@ -93,9 +97,11 @@ func runLoad(addr string, spec loadSpec, onWindow func(start bool)) (loadResult,
 		go func() {
 			defer wg.Done()
 			var h histogram
-			if err := drive(i, c, spec, &counting, &stop, &total, &h); err != nil && !stop.Load() {
+			n, err := drive(i, c, spec, &counting, &stop, &total, &h)
+			if err != nil && !stop.Load() {
 				fail(fmt.Errorf("conn %d: %w", i, err))
 			}
+			all.Add(n)
 			mu.Lock()
 			hist.merge(&h)
 			mu.Unlock()
@@ -126,11 +132,13 @@ func runLoad(addr string, spec loadSpec, onWindow func(start bool)) (loadResult,
 	if n == 0 {
 		return loadResult{}, errors.New("no message was echoed in the window")
 	}
-	return loadResult{msgs: n, window: window, hist: hist, clientCPU: cpu1 - cpu0}, nil
+	return loadResult{size: spec.size, msgs: n, all: all.Load(), window: window, hist: hist, clientCPU: cpu1 - cpu0}, nil
 }
 
-// drive keeps spec.depth messages in flight on c, checking every byte.
-func drive(id int, c net.Conn, spec loadSpec, counting, stop *atomic.Bool, total *atomic.Int64, h *histogram) error {
+// drive keeps spec.depth messages in flight on c, checking every byte, and
+// returns how many messages came back. While counting is set, it adds them
+// to total and their round trips to h.
+func drive(id int, c net.Conn, spec loadSpec, counting, stop *atomic.Bool, total *atomic.Int64, h *histogram) (int64, error) {
 	size := spec.size
 	sent := make([]time.Time, spec.depth) // send time of each message in flight, FIFO
 	head, inflight := 0, 0
@@ -146,8 +154,9 @@ func drive(id int, c net.Conn, spec loadSpec, counting, stop *atomic.Bool, total
 		sendOff += int64(n)
 		return err
 	}
+	var echoed int64
 	if err := send(spec.depth); err != nil {
-		return err
+		return 0, err
 	}
 	buf := make([]byte, max(64<<10, 2*size*spec.depth))
 	partial := 0 // bytes of the current message already received
@@ -155,13 +164,14 @@ func drive(id int, c net.Conn, spec loadSpec, counting, stop *atomic.Bool, total
 		n, err := c.Read(buf)
 		if n > 0 {
 			if !bytes.Equal(buf[:n], streamAt(id, recvOff, n)) {
-				return fmt.Errorf("echoed bytes differ at stream offset %d", recvOff)
+				return echoed, fmt.Errorf("echoed bytes differ at stream offset %d", recvOff)
 			}
 			recvOff += int64(n)
 			partial += n
 			done := partial / size
 			partial %= size
 			if done > 0 {
+				echoed += int64(done)
 				now := time.Now()
 				count := counting.Load()
 				for range done {
@@ -175,18 +185,18 @@ func drive(id int, c net.Conn, spec loadSpec, counting, stop *atomic.Bool, total
 					total.Add(int64(done))
 				}
 				if err := send(done); err != nil {
-					return err
+					return echoed, err
 				}
 			}
 		}
 		if err != nil {
 			if err == io.EOF {
-				return errors.New("server closed the connection")
+				return echoed, errors.New("server closed the connection")
 			}
-			return err
+			return echoed, err
 		}
 	}
-	return nil
+	return echoed, nil
 }
 
 // histogram is a log-scale latency histogram: 64 buckets per power of two

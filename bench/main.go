@@ -1,17 +1,15 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/corio-go/corio/asyncio"
 )
 
 // The bench starts its Go servers by re-executing its own binary (or test
@@ -23,13 +21,16 @@ const (
 )
 
 var (
-	flagQuick   = flag.Bool("quick", false, "smoke run: three servers, one point, one repetition (under a minute)")
+	flagQuick   = flag.Bool("quick", false, "smoke run: every server once at 64 connections, 64 B, 16 in flight (under a minute)")
 	flagReps    = flag.Int("reps", 3, "repetitions of each point (median and min–max are reported)")
 	flagWarmup  = flag.Duration("warmup", time.Second, "warm-up before each measured window")
 	flagDur     = flag.Duration("t", 3*time.Second, "measured window per run")
-	flagOut     = flag.String("out", "", "results directory (default bench/results; \"-\": none)")
+	flagConns   = flag.String("conns", "1,64,1000", "connection counts of the matrix")
+	flagOut     = flag.String("out", "", "results directory (default bench/results; \"-\": write nothing; -quick writes only when set)")
 	flagIdle    = flag.Int("idle", 10000, "idle connections for the memory-per-connection stage (0: skip)")
-	flagServers = flag.String("servers", "", "comma-separated subset of servers to run")
+	flagServers = flag.String("servers", "", "comma-separated subset of servers to run (default: all that can run here)")
+	flagStages  = flag.Bool("stages", true, "run the syscall, idle-memory, wrk and redis-benchmark stages after the matrix (full mode)")
+	flagReadme  = flag.Bool("readme", false, "also replace the results block of bench/README.md with this run's")
 )
 
 func main() {
@@ -46,34 +47,63 @@ type config struct {
 	quick  bool
 	reps   int
 	points []loadSpec
+	// serverCPU and clientCPU are the CPUs the servers and the load
+	// generator are pinned to; -1 when there is only one CPU.
+	serverCPU, clientCPU int
 }
 
-func matrix(quick bool) config {
-	w, t := *flagWarmup, *flagDur
-	if quick {
-		return config{quick: true, reps: 1, points: []loadSpec{{conns: 64, size: 64, depth: 1, warmup: 500 * time.Millisecond, dur: 2 * time.Second}}}
+// The matrix's message shapes: 64 B with 1 and 16 in flight, 4 KiB with 1.
+var shapes = []struct{ size, depth int }{{64, 1}, {64, 16}, {4096, 1}}
+
+func matrix(quick bool, conns []int) config {
+	cfg := config{serverCPU: 0, clientCPU: 1}
+	if runtime.NumCPU() < 2 {
+		cfg.serverCPU, cfg.clientCPU = -1, -1
 	}
-	var pts []loadSpec
-	for _, shape := range []struct{ size, depth int }{{64, 1}, {64, 16}, {4096, 1}} {
-		for _, c := range []int{1, 64, 1000} {
-			pts = append(pts, loadSpec{conns: c, size: shape.size, depth: shape.depth, warmup: w, dur: t})
+	if quick {
+		cfg.quick, cfg.reps = true, 1
+		cfg.points = []loadSpec{{conns: 64, size: 64, depth: 16, warmup: 300 * time.Millisecond, dur: 1500 * time.Millisecond}}
+		return cfg
+	}
+	cfg.reps = max(1, *flagReps)
+	for _, shape := range shapes {
+		for _, c := range conns {
+			cfg.points = append(cfg.points, loadSpec{conns: c, size: shape.size, depth: shape.depth, warmup: *flagWarmup, dur: *flagDur})
 		}
 	}
-	return config{reps: max(1, *flagReps), points: pts}
+	return cfg
+}
+
+func parseConns(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-conns: bad count %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func bench() error {
-	cfg := matrix(*flagQuick)
-	cpus := runtime.NumCPU()
-	serverCPU, clientCPU := 0, 1
-	if cpus < 2 {
-		serverCPU, clientCPU = -1, -1
+	conns, err := parseConns(*flagConns)
+	if err != nil {
+		return err
 	}
-	raiseNofile()
-	if clientCPU >= 0 {
-		if err := pinProcess(0, clientCPU); err != nil {
+	cfg := matrix(*flagQuick, conns)
+	rep := newReport(cfg)
+	if cfg.clientCPU < 0 {
+		rep.note("only one CPU: server and client share it, nothing is pinned")
+	} else {
+		if err := pinProcess(0, cfg.clientCPU); err != nil {
 			return fmt.Errorf("pinning the client: %w", err)
 		}
+		// One CPU: more Ps than that would only spin against each other.
+		runtime.GOMAXPROCS(1)
+	}
+	if _, note := raiseNofile(uint64(max(*flagIdle, 1000) + 1024)); note != "" {
+		rep.note(note)
 	}
 	tmp, err := os.MkdirTemp("", "corio-bench")
 	if err != nil {
@@ -81,22 +111,14 @@ func bench() error {
 	}
 	defer os.RemoveAll(tmp)
 
-	rep := newReport(cfg)
-	if cpus < 2 {
-		rep.notes = append(rep.notes, "only one CPU: server and client share it, no pinning")
+	progress("building the C liburing server ...")
+	cbin, cnote := buildCServer(tmp)
+	kinds, notes := serverKinds(cbin, cnote)
+	for _, n := range notes {
+		rep.note(n)
 	}
-	cbin, cnote := "", ""
-	if !cfg.quick {
-		cbin, cnote = buildCServer(tmp)
-	}
-	kinds, notes := serverKinds(cfg.quick, cbin)
-	if cnote != "" && cbin == "" {
-		notes = append(notes, "c-liburing: "+cnote)
-	}
-	rep.notes = append(rep.notes, notes...)
 	if *flagServers != "" {
-		want := strings.Split(*flagServers, ",")
-		kinds = filter(kinds, want)
+		kinds = filter(kinds, strings.Split(*flagServers, ","))
 	}
 	rep.servers = kinds
 
@@ -104,43 +126,59 @@ func bench() error {
 	done := 0
 	began := time.Now()
 	for _, pt := range cfg.points {
-		for rep_ := 0; rep_ < cfg.reps; rep_++ {
-			// Servers alternate inside each repetition, so a slow phase
-			// of the machine hits them all alike.
+		for r := 0; r < cfg.reps; r++ {
+			// Servers alternate inside each repetition, so that a slow
+			// phase of the machine hits them all alike, and the runs of a
+			// repetition can be compared pair by pair.
 			for _, kind := range kinds {
 				done++
-				fmt.Fprintf(os.Stderr, "[%3d/%d %5.0fs] %-12s %s rep %d ... ", done, total, time.Since(began).Seconds(), kind, pt, rep_+1)
-				m, err := runOne(kind, cbin, serverCPU, pt)
+				fmt.Fprintf(os.Stderr, "[%3d/%d %4.0fs] %-11s %s rep %d ... ", done, total, time.Since(began).Seconds(), kind, pt, r+1)
+				m, err := runOne(kind, cbin, cfg.serverCPU, pt)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "FAILED: %v\n", err)
-					return fmt.Errorf("%s %s: %w", kind, pt, err)
+					rep.fail(fmt.Sprintf("%s %s rep %d: %v", kind, pt, r+1, err))
+					continue
 				}
-				fmt.Fprintf(os.Stderr, "%9.0f msgs/s  %6.0f ns/msg server CPU  client CPU %3.0f%%\n", m.rate(), m.cpuPerMsg(), 100*m.clientBusy())
+				m.rep = r
+				fmt.Fprintf(os.Stderr, "%8.0f msgs/s  %6.0f ns/msg server CPU (%3.0f%% busy)  client CPU %3.0f%%\n",
+					m.rate(), m.cpuPerMsg(), 100*m.serverBusy(), 100*m.clientBusy())
 				rep.add(kind, pt, m)
 			}
 		}
 	}
-	if !cfg.quick {
-		stageSyscalls(rep, kinds, cbin, serverCPU)
+	if !cfg.quick && *flagStages {
+		stageSyscalls(rep, kinds, cbin, cfg.serverCPU)
 		if *flagIdle > 0 {
-			stageIdle(rep, kinds, cbin, serverCPU, *flagIdle)
+			stageIdle(rep, kinds, cbin, cfg.serverCPU, *flagIdle)
 		}
-		stageTools(rep, tmp, serverCPU, clientCPU)
+		stageTools(rep, tmp, cfg.serverCPU, cfg.clientCPU)
 	}
-	md := rep.markdown()
-	fmt.Println(md)
+	rep.finished = time.Now()
+	fmt.Println(rep.markdown())
 	fmt.Print(rep.benchLines())
-	if *flagOut != "-" && !cfg.quick {
-		dir := *flagOut
+	if dir := *flagOut; dir != "-" && (!cfg.quick || dir != "") {
 		if dir == "" {
 			dir = filepath.Join(sourceDir(), "results")
 		}
-		if err := rep.write(dir); err != nil {
+		base, err := rep.write(dir)
+		if err != nil {
 			return err
 		}
+		if *flagReadme {
+			readme := filepath.Join(sourceDir(), "README.md")
+			if err := updateReadme(readme, rep.readmeBlock(base, readme)); err != nil {
+				return err
+			}
+			progress("updated " + readme)
+		}
+	}
+	if len(rep.failures) > 0 {
+		return errors.New(strconv.Itoa(len(rep.failures)) + " run(s) failed; see the notes")
 	}
 	return nil
 }
+
+func progress(s string) { fmt.Fprintln(os.Stderr, s) }
 
 // serveIfChild runs the server named by CORIO_BENCH_SERVE and exits, when
 // this process is one of the bench's server children.
@@ -159,61 +197,6 @@ func serveIfChild() {
 	os.Exit(0)
 }
 
-func runOne(kind, cbin string, serverCPU int, pt loadSpec) (measurement, error) {
-	s, err := startServer(kind, cbin, serverCPU)
-	if err != nil {
-		return measurement{}, err
-	}
-	m, err := measure(s, pt)
-	s.stop()
-	return m, err
-}
-
-func stageSyscalls(rep *report, kinds []string, cbin string, serverCPU int) {
-	spec := loadSpec{conns: 1000, size: 64, depth: 1, warmup: 500 * time.Millisecond, dur: 2 * time.Second}
-	for _, kind := range kinds {
-		fmt.Fprintf(os.Stderr, "syscalls per message: %s ...\n", kind)
-		s, err := startServer(kind, cbin, serverCPU)
-		if err != nil {
-			rep.notes = append(rep.notes, fmt.Sprintf("syscalls %s: %v", kind, err))
-			continue
-		}
-		per, note := syscallsPerMsg(s, spec)
-		stderr := s.stop()
-		own := 0.0
-		if m := corioStats.FindStringSubmatch(stderr); m != nil {
-			var sys, sub float64
-			fmt.Sscan(m[1], &sys)
-			fmt.Sscan(m[2], &sub)
-			// Two operations (a read and a write) per echoed message.
-			if sub > 0 {
-				own = sys / (sub / 2)
-			}
-		}
-		rep.syscalls = append(rep.syscalls, syscallRow{kind, per, own, note})
-	}
-}
-
-func stageIdle(rep *report, kinds []string, cbin string, serverCPU int, n int) {
-	for _, kind := range kinds {
-		fmt.Fprintf(os.Stderr, "memory at %d idle connections: %s ...\n", n, kind)
-		s, err := startServer(kind, cbin, serverCPU)
-		if err != nil {
-			continue
-		}
-		kb, got, err := idleRSS(s, n)
-		s.stop()
-		note := ""
-		if err != nil {
-			note = err.Error()
-		} else if got < n {
-			note = fmt.Sprintf("only %d connections could be opened", got)
-		}
-		rep.idle = append(rep.idle, idleRow{kind, kb, got, note})
-		time.Sleep(time.Second) // let TIME_WAIT sockets drain a little
-	}
-}
-
 func filter(kinds, want []string) []string {
 	var out []string
 	for _, k := range kinds {
@@ -224,22 +207,4 @@ func filter(kinds, want []string) []string {
 		}
 	}
 	return out
-}
-
-func uringAvailable() bool {
-	return asyncio.Run(func(*asyncio.Task) error { return nil }, asyncio.WithBackend("uring")) == nil
-}
-
-func median(xs []float64) (med, lo, hi float64) {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return 0, 0, 0
-	}
-	med = s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return med, s[0], s[n-1]
 }

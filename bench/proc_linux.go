@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -75,11 +76,26 @@ func pinProcess(pid, cpu int) error {
 	return nil
 }
 
-// raiseNofile lifts the fd limit to the hard limit (children inherit it).
-func raiseNofile() uint64 {
-	var lim unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+// setNofile raises RLIMIT_NOFILE's soft limit to the hard limit, and both
+// to need when the hard limit is lower (which needs CAP_SYS_RESOURCE). It
+// goes through package syscall, so that os/exec does not restore the
+// original soft limit in the children. It returns the soft limit now set.
+func setNofile(need uint64) (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	var err error
+	if lim.Max < need {
+		want := syscall.Rlimit{Cur: need, Max: need}
+		if err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err == nil {
+			return need, nil
+		}
+	}
 	lim.Cur = lim.Max
-	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
-	return lim.Cur
+	if err2 := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err2 != nil {
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		return lim.Cur, err2
+	}
+	return lim.Cur, err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,7 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 )
 
@@ -29,144 +30,212 @@ func serveNetHTTP(addr string) error {
 
 var (
 	wrkRate   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkReqs   = regexp.MustCompile(`(\d+) requests in`)
 	wrkErrors = regexp.MustCompile(`(Non-2xx or 3xx responses|Socket errors):.*`)
 	redisRate = regexp.MustCompile(`(?m)^(SET|GET): ([0-9.]+) requests per second`)
 )
 
-// proc is a helper server started for a tool stage.
-type proc struct{ cmd *exec.Cmd }
+// The real-client stages' parameters.
+const (
+	wrkArgs    = "-t1 -c64 -d5s"
+	redisConns = 50
+)
 
-func startProc(serverCPU int, addr string, name string, args []string, env ...string) (*proc, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(append(os.Environ(), "GOMAXPROCS=1"), env...)
+// redisRequests is redis-benchmark's -n for each pipeline depth.
+var redisRequests = map[int]int{1: 200000, 16: 1000000}
+
+// runTool runs a load tool (wrk, redis-benchmark) pinned to clientCPU
+// (unless -1) and returns its output.
+func runTool(clientCPU int, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return "", err
 	}
-	if serverCPU >= 0 {
-		pinProcess(cmd.Process.Pid, serverCPU)
+	if clientCPU >= 0 {
+		pinProcess(cmd.Process.Pid, clientCPU)
 	}
-	if err := waitPort(addr); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
-	return &proc{cmd}, nil
+	err := cmd.Wait()
+	return out.String(), err
 }
 
-func (p *proc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
+// toolRun runs a load tool against s and measures the server's CPU time
+// over the tool's whole run.
+func toolRun(s *server, clientCPU int, name string, args ...string) (string, time.Duration, error) {
+	c0, _ := pidCPU(s.pid())
+	out, err := runTool(clientCPU, name, args...)
+	c1, _ := pidCPU(s.pid())
+	return out, c1 - c0, err
+}
+
+// goBuild builds a main package of the module (or of a nested module, with
+// dir) into tmp.
+func goBuild(tmp, dir, pkg string) (string, error) {
+	out := filepath.Join(tmp, strings.ReplaceAll(filepath.Join(dir, pkg), string(filepath.Separator), "_"))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, firstLine(string(b)))
 	}
+	return out, nil
+}
+
+// toolTarget is a server a real client is pointed at.
+type toolTarget struct {
+	name string
+	argv func(addr string) []string // nil: this binary's own server (kind)
+	kind string
+}
+
+func (tg toolTarget) start(serverCPU int) (*server, error) {
+	addr := freeAddr()
+	if tg.argv == nil {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		return startProcess(tg.name, addr, serverCPU, []string{self}, envServe+"="+tg.kind, envAddr+"="+addr)
+	}
+	return startProcess(tg.name, addr, serverCPU, tg.argv(addr))
 }
 
 // stageTools runs the real-client stages whose tools are installed.
 func stageTools(rep *report, tmp string, serverCPU, clientCPU int) {
-	root := filepath.Dir(sourceDir())
-	build := func(pkg string) (string, error) {
-		out := filepath.Join(tmp, filepath.Base(pkg))
-		b, err := exec.Command("go", "build", "-C", root, "-o", out, "./"+pkg).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("go build %s: %v: %s", pkg, err, firstLine(string(b)))
-		}
-		return out, nil
-	}
-	self, _ := os.Executable()
+	root := filepath.Join(sourceDir(), "..")
+	stageWrk(rep, tmp, root, serverCPU, clientCPU)
+	stageRedis(rep, tmp, root, serverCPU, clientCPU)
+}
 
-	if wrk, err := exec.LookPath("wrk"); err != nil {
-		rep.notes = append(rep.notes, "wrk stage skipped: wrk not installed (apt-get install wrk)")
-	} else if httpd, err := build("examples/httpd"); err != nil {
-		rep.notes = append(rep.notes, "wrk stage skipped: "+err.Error())
+func stageWrk(rep *report, tmp, root string, serverCPU, clientCPU int) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		rep.note("wrk stage skipped: wrk not installed (apt-get install wrk)")
+		return
+	}
+	progress("building examples/httpd and the fasthttp hello world ...")
+	var targets []toolTarget
+	if httpd, err := goBuild(tmp, root, "./examples/httpd"); err != nil {
+		rep.note("wrk: examples/httpd skipped: " + err.Error())
 	} else {
-		type target struct {
-			name string
-			args []string
+		for _, b := range corioBackends() {
+			targets = append(targets, toolTarget{name: "corio httpd (" + b + ")", argv: func(addr string) []string {
+				return []string{httpd, "-backend", b, "-addr", addr}
+			}})
 		}
-		for _, tg := range []target{
-			{"corio httpd (uring)", []string{httpd, "-backend", "uring"}},
-			{"corio httpd (epoll)", []string{httpd, "-backend", "epoll"}},
-			{"net/http", []string{self, "nethttp"}},
-		} {
-			if tg.name == "corio httpd (uring)" && !uringAvailable() {
-				continue
-			}
-			addr := freeAddr()
-			fmt.Fprintf(os.Stderr, "wrk against %s ...\n", tg.name)
-			var p *proc
-			var err error
-			if tg.args[0] == self {
-				p, err = startProc(serverCPU, addr, self, nil, envServe+"=nethttp", envAddr+"="+addr)
-			} else {
-				p, err = startProc(serverCPU, addr, tg.args[0], append(tg.args[1:], "-addr", addr))
-			}
-			if err != nil {
-				rep.notes = append(rep.notes, fmt.Sprintf("wrk %s: %v", tg.name, err))
-				continue
-			}
-			out, err := runTool(clientCPU, wrk, "-t1", "-c64", "-d5s", "http://"+addr+"/")
-			p.stop()
-			note := ""
-			if err != nil {
-				note = err.Error()
-			}
-			if m := wrkErrors.FindString(out); m != "" {
-				note = m
-			}
-			rep.tools = append(rep.tools, toolRow{"wrk -t1 -c64 -d5s", tg.name, "req/s", scanFloat(wrkRate, out), note})
-		}
-		rep.notes = append(rep.notes, "fasthttp is not measured (not a dependency of this module)")
 	}
-
-	rb, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		rep.notes = append(rep.notes, "redis stage skipped: redis-benchmark not installed (apt-get install redis-tools)")
-		return
-	}
-	kv, err := build("examples/kv")
-	if err != nil {
-		rep.notes = append(rep.notes, "redis stage skipped: "+err.Error())
-		return
-	}
-	type target struct {
-		name string
-		cmd  func(port string) []string
-	}
-	targets := []target{
-		{"corio kv (auto)", func(port string) []string { return []string{kv, "-addr", "127.0.0.1:" + port} }},
-	}
-	if rs, err := exec.LookPath("redis-server"); err == nil {
-		targets = append(targets, target{"redis-server", func(port string) []string {
-			return []string{rs, "--port", port, "--save", "", "--appendonly", "no"}
+	targets = append(targets, toolTarget{name: "net/http", kind: "nethttp"})
+	// fasthttp is its own module (bench/fasthttp), fetched from the module
+	// proxy when it is built, so that corio does not depend on it.
+	if fh, err := goBuild(tmp, filepath.Join(sourceDir(), "fasthttp"), "."); err != nil {
+		rep.note("wrk: fasthttp skipped: " + err.Error())
+	} else {
+		targets = append(targets, toolTarget{name: "fasthttp", argv: func(addr string) []string {
+			return []string{fh, "-addr", addr}
 		}})
-	} else {
-		rep.notes = append(rep.notes, "redis-server not installed: only corio kv measured (apt-get install redis-server)")
 	}
 	for _, tg := range targets {
-		for _, pipe := range []int{1, 16} {
-			addr := freeAddr()
-			_, port, _ := net.SplitHostPort(addr)
-			args := tg.cmd(port)
-			fmt.Fprintf(os.Stderr, "redis-benchmark -P %d against %s ...\n", pipe, tg.name)
-			p, err := startProc(serverCPU, addr, args[0], args[1:])
-			if err != nil {
-				rep.notes = append(rep.notes, fmt.Sprintf("redis %s: %v", tg.name, err))
-				continue
-			}
-			out, err := runTool(clientCPU, rb, "-p", port, "-q", "-t", "set,get", "-n", "200000", "-c", "50", "-P", strconv.Itoa(pipe))
-			p.stop()
-			note := ""
-			if err != nil {
-				note = err.Error()
-			}
-			for _, m := range redisRate.FindAllStringSubmatch(out, -1) {
-				v, _ := strconv.ParseFloat(m[2], 64)
-				rep.tools = append(rep.tools, toolRow{fmt.Sprintf("redis-benchmark -c 50 -P %d", pipe), tg.name, m[1] + " req/s", v, note})
-			}
+		progress(fmt.Sprintf("wrk %s against %s ...", wrkArgs, tg.name))
+		s, err := tg.start(serverCPU)
+		if err != nil {
+			rep.note(fmt.Sprintf("wrk %s: %v", tg.name, err))
+			continue
+		}
+		out, cpu, err := toolRun(s, clientCPU, wrk, append(strings.Fields(wrkArgs), "http://"+s.addr+"/")...)
+		s.stop()
+		row := toolRow{stage: "wrk " + wrkArgs, server: tg.name, metric: "req/s", value: scanFloat(wrkRate, out)}
+		if n := scanFloat(wrkReqs, out); n > 0 {
+			row.cpuPerReq = float64(cpu.Nanoseconds()) / n
+		}
+		if err != nil {
+			row.note = err.Error()
+		}
+		if m := wrkErrors.FindString(out); m != "" {
+			row.note = strings.TrimSpace(m)
+		}
+		rep.tools = append(rep.tools, row)
+		progress(fmt.Sprintf("  %.0f req/s, %.0f ns server CPU per request %s", row.value, row.cpuPerReq, row.note))
+	}
+}
+
+func stageRedis(rep *report, tmp, root string, serverCPU, clientCPU int) {
+	rb, err := exec.LookPath("redis-benchmark")
+	if err != nil {
+		rep.note("redis stage skipped: redis-benchmark not installed (apt-get install redis-tools)")
+		return
+	}
+	var targets []toolTarget
+	if kv, err := goBuild(tmp, root, "./examples/kv"); err != nil {
+		rep.note("redis: examples/kv skipped: " + err.Error())
+	} else {
+		for _, b := range corioBackends() {
+			targets = append(targets, toolTarget{name: "corio kv (" + b + ")", argv: func(addr string) []string {
+				return []string{kv, "-backend", b, "-addr", addr}
+			}})
 		}
 	}
+	if rs, err := exec.LookPath("redis-server"); err == nil {
+		targets = append(targets, toolTarget{name: "redis-server", argv: func(addr string) []string {
+			_, port, _ := net.SplitHostPort(addr)
+			return []string{rs, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no"}
+		}})
+	} else {
+		rep.note("redis: redis-server not installed, only examples/kv is measured (apt-get install redis-server)")
+	}
+	for _, tg := range targets {
+		s, err := tg.start(serverCPU)
+		if err != nil {
+			rep.note(fmt.Sprintf("redis %s: %v", tg.name, err))
+			continue
+		}
+		_, port, _ := net.SplitHostPort(s.addr)
+		for _, pipe := range []int{1, 16} {
+			for _, test := range []string{"set", "get"} {
+				n := redisRequests[pipe]
+				stage := fmt.Sprintf("redis-benchmark -c %d -P %d", redisConns, pipe)
+				progress(fmt.Sprintf("%s -t %s against %s ...", stage, test, tg.name))
+				out, cpu, err := toolRun(s, clientCPU, rb, "-h", "127.0.0.1", "-p", port, "-q", "-t", test,
+					"-n", strconv.Itoa(n), "-c", strconv.Itoa(redisConns), "-P", strconv.Itoa(pipe))
+				row := toolRow{stage: stage, server: tg.name, metric: strings.ToUpper(test) + " req/s", cpuPerReq: float64(cpu.Nanoseconds()) / float64(n)}
+				row.value, row.note = redisResult(out, err)
+				rep.tools = append(rep.tools, row)
+				progress(fmt.Sprintf("  %.0f req/s, %.0f ns server CPU per request %s", row.value, row.cpuPerReq, row.note))
+			}
+		}
+		s.stop()
+	}
+}
+
+// redisResult reads the rate out of redis-benchmark -q's output, whose
+// progress lines end in \r rather than \n.
+func redisResult(out string, err error) (float64, string) {
+	m := redisRate.FindStringSubmatch(strings.ReplaceAll(out, "\r", "\n"))
+	if m == nil {
+		if err != nil {
+			return 0, err.Error()
+		}
+		return 0, "no result: " + firstLine(out)
+	}
+	v, _ := strconv.ParseFloat(m[2], 64)
+	return v, ""
+}
+
+// corioBackends are the backends the corio examples are measured on.
+func corioBackends() []string {
+	if uringAvailable() {
+		return []string{"uring", "epoll"}
+	}
+	return []string{"epoll"}
+}
+
+func scanFloat(re *regexp.Regexp, s string) float64 {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
 }
