@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -248,5 +249,25 @@ func TestCloseFreesRegisteredRing(t *testing.T) {
 	}
 	if r2.enterFd != slot {
 		t.Fatalf("slot %d still taken (new ring got %d): Close did not unregister", slot, r2.enterFd)
+	}
+}
+
+// TestNoExtArg plays a kernel without IORING_FEAT_EXT_ARG (before 5.11):
+// timed waits say so instead of passing an argument the kernel would take
+// for a signal mask; untimed and zero waits still work.
+func TestNoExtArg(t *testing.T) {
+	fakeKernel(t, func(uint32) syscall.Errno { return 0 }, ^uint32(FeatExtArg))
+	r := newTestRing(t, Config{Entries: 8})
+	if _, err := r.SubmitAndWait(1, 10*time.Millisecond); !errors.Is(err, ErrNoExtArg) {
+		t.Fatalf("timed wait: %v, want ErrNoExtArg", err)
+	}
+	sqe := r.GetSQE()
+	sqe.PrepNop()
+	sqe.SetUserData(1)
+	if n, err := r.SubmitAndWait(1, -1); n != 1 || err != nil || r.CQReady() != 1 {
+		t.Fatalf("untimed wait: n=%d err=%v ready=%d", n, err, r.CQReady())
+	}
+	if _, err := r.SubmitAndWait(1, 0); err != nil {
+		t.Fatalf("zero wait: %v", err)
 	}
 }
