@@ -374,3 +374,44 @@ func TestSQFullWithIndexArray(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitAndWaitOptimistic walks SubmitAndWait between its optimistic
+// non-blocking submit and its combined submit-and-wait enter: every wait
+// must end with what it waited for, whichever path it took.
+func TestSubmitAndWaitOptimistic(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 64})
+	nops := func(k int) {
+		t.Helper()
+		for range k {
+			r.GetSQE().PrepNop()
+		}
+		if n, err := r.SubmitAndWait(uint32(k), -1); n != k || err != nil || r.CQReady() != uint32(k) {
+			t.Fatalf("%d nops: n=%d err=%v ready=%d", k, n, err, r.CQReady())
+		}
+		r.CQAdvance(uint32(k))
+	}
+	nops(1)
+	if r.splitMiss != 0 {
+		t.Fatalf("splitMiss %d after an immediate completion", r.splitMiss)
+	}
+	ts := new(unix.Timespec)
+	*ts = unix.NsecToTimespec(int64(20 * time.Millisecond))
+	r.GetSQE().PrepTimeout(ts, 0, 0)
+	start := time.Now()
+	if n, err := r.SubmitAndWait(1, -1); n != 1 || err != nil || r.CQReady() != 1 || time.Since(start) < 15*time.Millisecond {
+		t.Fatalf("timeout: n=%d err=%v ready=%d after %v", n, err, r.CQReady(), time.Since(start))
+	}
+	r.CQAdvance(1)
+	if r.splitMiss != splitBackoff {
+		t.Fatalf("splitMiss %d after a wait that blocked, want %d", r.splitMiss, splitBackoff)
+	}
+	nops(1) // combined enter
+	if r.splitMiss != splitBackoff-1 {
+		t.Fatalf("splitMiss %d, want %d", r.splitMiss, splitBackoff-1)
+	}
+	nops(SplitSubmit) // a large batch is optimistic, and succeeds
+	if r.splitMiss != 0 {
+		t.Fatalf("splitMiss %d after a large immediate batch", r.splitMiss)
+	}
+	runtime.KeepAlive(ts)
+}

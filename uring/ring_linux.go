@@ -205,6 +205,7 @@ type Ring struct {
 	sqes       []SQE
 	sqeTail    uint32 // next SQE to hand out (local; published on submit)
 	sqHeadSeen uint32 // the kernel's SQ head when last loaded
+	splitMiss  uint8  // combined waits left before the next optimistic submit (SubmitAndWait)
 
 	cqHead     *uint32
 	cqTail     *uint32
@@ -550,6 +551,26 @@ func (r *Ring) enterNoWait(n, flags uint32) (int, error) {
 	}
 }
 
+// SplitSubmit is the batch size from which SubmitAndWait always submits
+// with a non-blocking enter of its own before it waits. A blocking enter is
+// a normal Go syscall: the scheduler marks the P as in a syscall
+// (entersyscall/exitsyscall cost tens of nanoseconds), and when the enter
+// lasts longer than the runtime monitor's tick (20µs or more, about what a
+// few hundred small requests take to submit) the monitor hands the P to
+// another thread: a hand-off and context switches that cost more than the
+// enter itself. A non-blocking enter is a raw syscall and keeps the P; a
+// batch often posts the completions being waited for while it is submitted
+// (requests that complete inline, such as a recv with data already queued,
+// and the completions the DEFER_TASKRUN work run then posts), so no second
+// enter is needed.
+const SplitSubmit = 32
+
+// splitBackoff is how many waits after a failed optimistic submit (one
+// that needed a second, blocking enter) go back to one combined enter.
+// While the waits keep blocking, at most one in splitBackoff+1 pays for an
+// extra non-blocking enter, before it sleeps anyway.
+const splitBackoff = 8
+
 // SubmitAndWait hands the prepared SQEs to the kernel and waits, in the same
 // io_uring_enter, until at least waitNr completions are ready to reap or
 // timeout passes (timeout < 0: no limit; timeout 0: do not wait, like
@@ -564,10 +585,34 @@ func (r *Ring) enterNoWait(n, flags uint32) (int, error) {
 // (EAGAIN), it returns at once without error: the caller reaps and calls
 // again. When the kernel reports dropped completions (EBADR) it returns
 // ErrCQEDropped.
+//
+// SubmitAndWait is optimistic: a batch of at least SplitSubmit SQEs, a wait
+// that completions already in the ring satisfy, and any submission while
+// recent ones posted their completions at once go first through a
+// non-blocking enter (see SplitSubmit); a blocking enter follows only if
+// that did not post enough completions. Otherwise one enter submits and
+// waits.
 func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
 	n := r.flush()
 	if timeout == 0 || waitNr == 0 {
 		return r.enterNoWait(n, enterGetEvents)
+	}
+	submitted := 0
+	if n >= SplitSubmit || r.CQReady() >= waitNr || (n > 0 && r.splitMiss == 0) {
+		k, err := r.enterNoWait(n, enterGetEvents)
+		if err != nil || uint32(k) != n {
+			return k, err
+		}
+		if r.CQReady() >= waitNr {
+			r.splitMiss = 0 // completions come at once: stay optimistic
+			return k, nil
+		}
+		// The completions are not there yet: wait for them below, and
+		// submit the next few small batches with the wait.
+		r.splitMiss = splitBackoff
+		submitted, n = k, 0
+	} else if r.splitMiss > 0 {
+		r.splitMiss--
 	}
 	flags := uint32(enterGetEvents) | r.enterFlags
 	var argp unsafe.Pointer
@@ -587,7 +632,6 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 		argsz = unsafe.Sizeof(r.arg)
 		flags |= enterExtArg
 	}
-	submitted := 0
 	for {
 		// Normal syscall: this enter may block, and the Go scheduler must
 		// be able to hand our P to other goroutines meanwhile.
