@@ -3,6 +3,15 @@
 //
 //	gcc -O2 -o /tmp/nopbench uring/testdata/nopbench.c -luring
 //	taskset -c 1 /tmp/nopbench 256 5000000
+//
+// Compare in the same run, pinned to the same core, with
+//
+//	taskset -c 1 go test -run '^$' -bench Nop -benchmem -count 5 ./uring/
+//
+// On a shared machine wall time swings with the other load on the core;
+// CPU time per NOP is steadier: run both under `perf stat -e task-clock`
+// with a fixed count (-test.benchtime 1000000x for the Go test binary) and
+// divide by it.
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
