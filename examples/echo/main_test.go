@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"os/exec"
@@ -11,73 +10,80 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corio-go/corio/asyncio"
+	"github.com/corio-go/corio/examples/internal/servertest"
 )
 
-// startServer runs the echo server on a free port with the given backend
-// until the test ends, and returns its address.
 func startServer(t *testing.T, backend string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- asyncio.Run(func(task *asyncio.Task) error {
-			return serve(task, "127.0.0.1:0", func(a string) { addrc <- a })
-		}, asyncio.WithBackend(backend), asyncio.WithContext(ctx))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop after cancellation")
-		}
-	})
-	select {
-	case a := <-addrc:
-		return a
-	case err := <-done:
-		t.Fatalf("server exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return ""
+	return servertest.Start(t, backend, serve)
 }
 
-func backendsHere(t *testing.T) []string {
-	b := []string{"epoll"}
-	if asyncio.Run(func(*asyncio.Task) error { return nil }, asyncio.WithBackend("uring")) == nil {
-		b = append(b, "uring")
+// talk checks the welcome line and a few echoes, a 100 KB one among them,
+// over a Go client.
+func talk(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	welcome, err := r.ReadString('\n')
+	if err != nil || welcome != "Welcome to the corio echo server!\n" {
+		t.Fatalf("welcome %q %v", welcome, err)
+	}
+	for _, msg := range []string{"hello\n", "corio echoes\n", strings.Repeat("x", 100000) + "\n"} {
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.ReadString('\n')
+		if err != nil || got != msg {
+			t.Fatalf("echo: got %d bytes (%v), want %d", len(got), err, len(msg))
+		}
+	}
 }
 
 func TestEchoWithGoClient(t *testing.T) {
-	for _, b := range backendsHere(t) {
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) { talk(t, startServer(t, b)) })
+	}
+}
+
+// TestManyClients: 50 clients at once, each echoing its own lines.
+func TestManyClients(t *testing.T) {
+	for _, b := range servertest.Backends(t) {
 		t.Run(b, func(t *testing.T) {
 			addr := startServer(t, b)
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
+			errs := make(chan error, 50)
+			for i := range 50 {
+				go func() {
+					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(20 * time.Second))
+					r := bufio.NewReader(c)
+					if _, err := r.ReadString('\n'); err != nil {
+						errs <- err
+						return
+					}
+					for j := range 20 {
+						msg := strings.Repeat(string(rune('a'+i%26)), j*10) + "\n"
+						io.WriteString(c, msg)
+						if got, err := r.ReadString('\n'); err != nil || got != msg {
+							errs <- io.ErrUnexpectedEOF
+							return
+						}
+					}
+					errs <- nil
+				}()
 			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			r := bufio.NewReader(c)
-			welcome, err := r.ReadString('\n')
-			if err != nil || !strings.HasPrefix(welcome, "Welcome") {
-				t.Fatalf("welcome %q %v", welcome, err)
-			}
-			for _, msg := range []string{"hello\n", "corio echoes\n", strings.Repeat("x", 100000) + "\n"} {
-				if _, err := io.WriteString(c, msg); err != nil {
+			for range 50 {
+				if err := <-errs; err != nil {
 					t.Fatal(err)
-				}
-				got, err := r.ReadString('\n')
-				if err != nil || got != msg {
-					t.Fatalf("echo: got %d bytes (%v), want %d", len(got), err, len(msg))
 				}
 			}
 		})
@@ -86,27 +92,49 @@ func TestEchoWithGoClient(t *testing.T) {
 
 // TestEchoWithNetcat drives the server with nc, a client nobody here wrote.
 func TestEchoWithNetcat(t *testing.T) {
-	nc, err := exec.LookPath("nc")
-	if err != nil {
-		t.Skip("nc not installed")
+	nc := servertest.Tool(t, "nc")
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			host, port, _ := net.SplitHostPort(startServer(t, b))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// -N: shut the socket down at the end of stdin (OpenBSD nc);
+			// the server then sees EOF and closes, which ends nc.
+			cmd := exec.CommandContext(ctx, nc, "-N", host, port)
+			cmd.Stdin = strings.NewReader("ping from nc\nsecond line\n")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Skipf("nc -N could not run here (not OpenBSD netcat?): %v", err)
+			}
+			if want := "Welcome to the corio echo server!\nping from nc\nsecond line\n"; string(out) != want {
+				t.Fatalf("nc got %q, want %q", out, want)
+			}
+		})
 	}
-	addr := startServer(t, "auto")
-	host, port, _ := net.SplitHostPort(addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nc, "-q", "1", host, port)
-	cmd.Stdin = strings.NewReader("ping from nc\n")
-	out, err := cmd.Output()
-	if err != nil {
-		// Some nc variants lack -q; try without.
-		cmd = exec.CommandContext(ctx, nc, "-N", host, port)
-		cmd.Stdin = strings.NewReader("ping from nc\n")
-		out, err = cmd.Output()
-	}
-	if err != nil {
-		t.Skipf("nc could not run here: %v", err)
-	}
-	if !strings.Contains(string(out), "Welcome") || !strings.Contains(string(out), "ping from nc\n") {
-		t.Fatalf("nc got %q", out)
+}
+
+// TestCommandSIGINT runs the real command: it logs connects and
+// disconnects, and Ctrl-C stops it with exit status 0, even with a client
+// still connected.
+func TestCommandSIGINT(t *testing.T) {
+	exe := servertest.Build(t)
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			p := servertest.Main(t, exe, "-backend", b)
+			talk(t, p.Addr)
+			p.WaitLog("client disconnected")
+			idle, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close()
+			p.WaitLog("client connected peer=" + idle.LocalAddr().String())
+			log := p.Interrupt()
+			for _, want := range []string{"backend=" + b, "client connected", "client disconnected", "echo server stopped"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+		})
 	}
 }
