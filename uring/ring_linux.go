@@ -221,8 +221,10 @@ type Ring struct {
 }
 
 // flagSteps are the setup flags New tries, best first; each is tried with
-// NO_SQARRAY (6.6) first. CQSIZE (5.5) and SUBMIT_ALL (5.18) go with all of
-// them; a last try with no flags at all serves kernels older than 5.5.
+// NO_SQARRAY (6.6) first. CQSIZE (5.5), CLAMP (5.6: sizes beyond the
+// kernel's maximum are clamped rather than refused) and SUBMIT_ALL (5.18)
+// go with all of them; a last try with no flags at all serves kernels older
+// than 5.5.
 var flagSteps = [...]uint32{
 	SetupSingleIssuer | SetupDeferTaskrun, // 6.1: completions run only when we enter
 	SetupCoopTaskrun | SetupTaskrunFlag,   // 5.19: no IPI per completion
@@ -234,7 +236,7 @@ func setupTries(cfg Config) []uint32 {
 	if cfg.Flags != 0 {
 		return []uint32{cfg.Flags}
 	}
-	const base = SetupCQSize | SetupSubmitAll
+	const base = SetupCQSize | SetupClamp | SetupSubmitAll
 	tries := make([]uint32, 0, 2*len(flagSteps)+1)
 	for _, f := range flagSteps {
 		tries = append(tries, base|f|SetupNoSQArray, base|f)
@@ -251,7 +253,7 @@ var sysSetup = func(entries uint32, p *Params) (int, syscall.Errno) {
 // New sets up a ring. Unless cfg.Flags is set, it tries
 // SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN|TASKRUN_FLAG, then no
 // flags, stepping down whenever the kernel answers EINVAL (each with
-// CQSIZE, SUBMIT_ALL and NO_SQARRAY where accepted). Any other error is
+// CQSIZE, CLAMP, SUBMIT_ALL and NO_SQARRAY where accepted). Any other error is
 // returned at once as a *SetupError (see there for what each errno means).
 //
 // With SINGLE_ISSUER only the thread that called New may submit: lock it

@@ -44,7 +44,7 @@ func refuseBits(bits uint32) func(uint32) syscall.Errno {
 }
 
 func TestSetupSteppingOrder(t *testing.T) {
-	const base = SetupCQSize | SetupSubmitAll
+	const base = SetupCQSize | SetupClamp | SetupSubmitAll
 	tests := []struct {
 		name      string
 		refuse    uint32
@@ -55,7 +55,7 @@ func TestSetupSteppingOrder(t *testing.T) {
 		{"6.1", SetupNoSQArray, base | SetupSingleIssuer | SetupDeferTaskrun, 2},
 		{"5.19", SetupNoSQArray | SetupSingleIssuer | SetupDeferTaskrun, base | SetupCoopTaskrun | SetupTaskrunFlag, 4},
 		{"5.18", SetupNoSQArray | SetupSingleIssuer | SetupDeferTaskrun | SetupCoopTaskrun | SetupTaskrunFlag, base, 6},
-		{"5.4", SetupNoSQArray | SetupSingleIssuer | SetupDeferTaskrun | SetupCoopTaskrun | SetupTaskrunFlag | SetupSubmitAll | SetupCQSize, 0, 7},
+		{"5.4", SetupNoSQArray | SetupSingleIssuer | SetupDeferTaskrun | SetupCoopTaskrun | SetupTaskrunFlag | SetupSubmitAll | SetupClamp | SetupCQSize, 0, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestSetupSteppingOrder(t *testing.T) {
 }
 
 func TestSetupTriesTable(t *testing.T) {
-	const base = SetupCQSize | SetupSubmitAll
+	const base = SetupCQSize | SetupClamp | SetupSubmitAll
 	want := []uint32{
 		base | SetupSingleIssuer | SetupDeferTaskrun | SetupNoSQArray,
 		base | SetupSingleIssuer | SetupDeferTaskrun,
@@ -167,6 +167,17 @@ func TestCQSize(t *testing.T) {
 	if r3.SetupFlags() != 0 || r3.CQEntries() != 2*16 {
 		t.Fatalf("flags %#x cq %d, want 0 and 32", r3.SetupFlags(), r3.CQEntries())
 	}
+}
+
+// TestClamp asks for more entries than the kernel allows: CLAMP gets the
+// largest ring instead of EINVAL (which would also have cost the better
+// setup flags).
+func TestClamp(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 1 << 20})
+	if r.SetupFlags()&SetupClamp == 0 || r.SQEntries() == 0 || r.SQEntries() >= 1<<20 {
+		t.Fatalf("flags %#x sq %d cq %d", r.SetupFlags(), r.SQEntries(), r.CQEntries())
+	}
+	t.Logf("sq %d cq %d", r.SQEntries(), r.CQEntries())
 }
 
 func TestSingleMmap(t *testing.T) {
