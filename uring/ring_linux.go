@@ -599,6 +599,9 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 	if timeout == 0 || waitNr == 0 {
 		return r.enterNoWait(n, enterGetEvents)
 	}
+	if timeout > 0 && r.params.Features&FeatExtArg == 0 {
+		return 0, ErrNoExtArg // before submitting anything
+	}
 	submitted := 0
 	if n >= SplitSubmit || r.CQReady() >= waitNr || (n > 0 && r.splitMiss == 0) {
 		k, err := r.enterNoWait(n, enterGetEvents)
@@ -621,9 +624,6 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 	argsz := uintptr(0)
 	var deadline time.Time
 	if timeout > 0 {
-		if r.params.Features&FeatExtArg == 0 {
-			return 0, ErrNoExtArg
-		}
 		deadline = time.Now().Add(timeout)
 		// The timespec and the arg block live in the Ring, on the heap,
 		// never on this goroutine's (movable) stack; the kernel copies

@@ -269,9 +269,14 @@ func TestCloseFreesRegisteredRing(t *testing.T) {
 func TestNoExtArg(t *testing.T) {
 	fakeKernel(t, func(uint32) syscall.Errno { return 0 }, ^uint32(FeatExtArg))
 	r := newTestRing(t, Config{Entries: 8})
-	if _, err := r.SubmitAndWait(1, 10*time.Millisecond); !errors.Is(err, ErrNoExtArg) {
-		t.Fatalf("timed wait: %v, want ErrNoExtArg", err)
+	r.GetSQE().PrepNop()
+	if n, err := r.SubmitAndWait(1, 10*time.Millisecond); n != 0 || !errors.Is(err, ErrNoExtArg) {
+		t.Fatalf("timed wait: n=%d err=%v, want ErrNoExtArg and nothing submitted", n, err)
 	}
+	if n, err := r.Submit(); n != 1 || err != nil {
+		t.Fatalf("submit after ErrNoExtArg: n=%d err=%v", n, err)
+	}
+	r.CQAdvance(r.CQReady())
 	sqe := r.GetSQE()
 	sqe.PrepNop()
 	sqe.SetUserData(1)
