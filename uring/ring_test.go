@@ -679,8 +679,12 @@ func TestMultishotRecvWithBufferRing(t *testing.T) {
 		if cq.UserData != 9 || cq.Res <= 0 || !ok || cq.Flags&CQEFMore == 0 {
 			t.Fatalf("completion %d: %+v", i, cq)
 		}
-		got = append(got, bufs[bid][:cq.Res]...)
-		br.Recycle(bufs[bid], bid)
+		buf := br.Buffer(bid)
+		if &buf[0] != &bufs[bid][0] {
+			t.Fatalf("Buffer(%d) is not the buffer added as %d", bid, bid)
+		}
+		got = append(got, buf[:cq.Res]...)
+		br.Recycle(buf, bid)
 	}
 	want := make([]byte, msgs)
 	for i := range want {
