@@ -1,5 +1,5 @@
 // Command httpd is a minimal HTTP/1.1 server on corio that answers
-// "Hello, World!" to GET /, written for speed: keep-alive, pipelining, one
+// "Hello, World!" to GET / (and HEAD and POST), written for speed: keep-alive, pipelining, one
 // reusable input and output buffer per connection, requests parsed in
 // place, and no allocation per request.
 //
@@ -13,12 +13,12 @@
 // connections are closed and the program exits cleanly.
 //
 // What it speaks: HTTP/1.0 and 1.1 request heads up to 8 KiB (larger: 431
-// and close); Content-Length bodies, read and discarded; "Connection:
+// and close); bodies framed by Content-Length or chunked, read and thrown
+// away (after "100 Continue" when the client asks for it); "Connection:
 // close" and HTTP/1.0 keep-alive; several requests in one read
 // (pipelining) answered with one write; a head split across reads.
-// Malformed requests get 400 and the connection is closed; any
-// Transfer-Encoding gets 501 (bodies are only accepted with
-// Content-Length). Other paths get 404, other methods on / get 405.
+// Malformed requests get 400 and the connection is closed. GET, HEAD and
+// POST of / get "Hello, World!", other paths 404, other methods on / 405.
 package main
 
 import (
@@ -159,8 +159,10 @@ func (s *server) watch(t *asyncio.Task, c *connection) error {
 func (s *server) serveConn(t *asyncio.Task, c *connection) error {
 	var (
 		req        request
-		start, end int   // unparsed input is c.in[start:end]
-		discard    int64 // body bytes still to skip
+		start, end int         // unparsed input is c.in[start:end]
+		discard    int64       // Content-Length body bytes still to skip
+		chunked    bool        // a chunked body is being skipped
+		body       chunkedBody // where in it
 	)
 	for {
 		n, err := c.conn.Read(t, c.in[end:])
@@ -182,6 +184,22 @@ func (s *server) serveConn(t *asyncio.Task, c *connection) error {
 				discard -= k
 				continue
 			}
+			if chunked {
+				m, done, status := body.skip(c.in[start:end])
+				start += m
+				if status == 0 && !done && m == 0 && start == 0 && end == len(c.in) {
+					status = statusBadRequest // a chunk-size or trailer line longer than the buffer
+				}
+				if status != 0 {
+					c.out = appendError(c.out, status, date)
+					return s.finish(t, c)
+				}
+				if !done {
+					break // the rest of a line is still on its way
+				}
+				chunked = false
+				continue
+			}
 			m, status := parseRequest(c.in[start:end], &req)
 			if status == 0 && m == 0 && start == 0 && end == len(c.in) {
 				status = statusHeadersTooLarge
@@ -194,7 +212,7 @@ func (s *server) serveConn(t *asyncio.Task, c *connection) error {
 				break // the rest of this head is still on its way
 			}
 			start += m
-			discard = req.contentLength
+			discard, chunked = req.contentLength, req.chunked
 			c.out = appendResponse(c.out, &req, date)
 			if !req.keepAlive {
 				return s.finish(t, c)

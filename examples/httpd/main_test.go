@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,14 +96,44 @@ func TestNetHTTPClientKeepAlive(t *testing.T) {
 			if reused != 49 {
 				t.Fatalf("%d of 49 requests reused the connection", reused)
 			}
-			// A body is read and discarded; the connection stays usable.
-			resp, err := client.Post("http://"+addr+"/", "text/plain", strings.NewReader(strings.Repeat("x", 100000)))
+			// Bodies are read and thrown away; the connection stays usable.
+			// A reader of unknown length is sent chunked; with Expect, the
+			// client waits for "100 Continue" (well under its 5 s).
+			tr.ExpectContinueTimeout = 5 * time.Second
+			for _, body := range []func() io.Reader{
+				func() io.Reader { return strings.NewReader(strings.Repeat("x", 100000)) },
+				func() io.Reader {
+					return io.MultiReader(strings.NewReader("chunked "), strings.NewReader(strings.Repeat("y", 100000)))
+				},
+			} {
+				for _, expect := range []bool{false, true} {
+					req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", "http://"+addr+"/", body())
+					if expect {
+						req.Header.Set("Expect", "100-continue")
+					}
+					start, before := time.Now(), reused
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(got) != "Hello, World!" || reused != before+1 {
+						t.Fatalf("POST / (chunked %v, expect %v): %d %q, reused %v", req.ContentLength < 0, expect, resp.StatusCode, got, reused > before)
+					}
+					if d := time.Since(start); d > 4*time.Second {
+						t.Fatalf("POST / with Expect took %v: no 100 Continue?", d)
+					}
+				}
+			}
+			req, _ := http.NewRequest("DELETE", "http://"+addr+"/", nil)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
-				t.Fatalf("POST /: %d %v", resp.StatusCode, resp.Header)
+			if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD, POST" {
+				t.Fatalf("DELETE /: %d %v", resp.StatusCode, resp.Header)
 			}
 			resp, err = client.Head("http://" + addr + "/")
 			if err != nil {
@@ -123,9 +155,14 @@ func TestPipelined(t *testing.T) {
 			const n = 500 // about 33 KB of requests: several reads on the server
 			var reqs, want bytes.Buffer
 			for i := range n {
-				if i%50 == 49 {
-					fmt.Fprintf(&reqs, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", i, strings.Repeat("b", i))
-					want.WriteString("HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: D\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n\r\n")
+				switch i % 50 {
+				case 48:
+					fmt.Fprintf(&reqs, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n1\r\n!\r\n0\r\n\r\n", i, strings.Repeat("c", i))
+					want.WriteString(hello200)
+					continue
+				case 49:
+					fmt.Fprintf(&reqs, "DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", i, strings.Repeat("b", i))
+					want.WriteString("HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: D\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\n\r\n")
 					continue
 				}
 				reqs.WriteString("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: pipeline\r\n\r\n")
@@ -152,7 +189,8 @@ func TestSplitAcrossReads(t *testing.T) {
 			addr := startServer(t, b, time.Minute)
 			c := dial(t, addr)
 			reqs := "GET / HTTP/1.1\r\nHost: x\r\n\r\n" +
-				"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world" +
+				"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world" +
+				"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n" +
 				"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 			for i := 0; i < len(reqs); i += 7 {
 				if _, err := io.WriteString(c, reqs[i:min(i+7, len(reqs))]); err != nil {
@@ -161,7 +199,8 @@ func TestSplitAcrossReads(t *testing.T) {
 				time.Sleep(2 * time.Millisecond)
 			}
 			want := hello200 +
-				"HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: D\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n\r\n" +
+				"HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: D\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\n\r\n" +
+				hello200 +
 				strings.Replace(strings.TrimSuffix(hello200, "Hello, World!"), "Date: D\r\n", "Date: D\r\nConnection: close\r\n", 1)
 			if got := readAll(t, c); got != want {
 				t.Fatalf("\n got %q\nwant %q", got, want)
@@ -196,7 +235,10 @@ func TestBadRequests(t *testing.T) {
 		{"garbage", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", errResp("400 Bad Request")},
 		{"no host", "GET / HTTP/1.1\r\n\r\n", errResp("400 Bad Request")},
 		{"after a good one", "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nBad Header\r\n\r\n", hello200 + errResp("400 Bad Request")},
-		{"chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", errResp("501 Not Implemented")},
+		{"chunked and length", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", errResp("400 Bad Request")},
+		{"bad chunk", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello!\r\n0\r\n\r\n", hello200 + errResp("400 Bad Request")},
+		{"chunk line too large", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" + strings.Repeat("e", maxHead), hello200 + errResp("400 Bad Request")},
+		{"tls", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", errResp("400 Bad Request")},
 		{"http/2", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", errResp("505 HTTP Version Not Supported")},
 		{"too large", "GET / HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("c", 20000) + "\r\n\r\n", errResp("431 Request Header Fields Too Large")},
 		{"request line too large", "GET /" + strings.Repeat("a", maxHead), errResp("431 Request Header Fields Too Large")},
@@ -253,58 +295,207 @@ func TestIdleConnectionClosed(t *testing.T) {
 	}
 }
 
-// TestCurl checks the server against curl, a client nobody here wrote.
+// TestCurl checks the server against curl, a client nobody here wrote:
+// keep-alive, HTTP/1.0, HEAD, and POST bodies of both framings followed by
+// a GET on the same connection (a desync would show there), with and
+// without "Expect: 100-continue".
 func TestCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
+	curl := servertest.Tool(t, "curl")
+	body := filepath.Join(t.TempDir(), "body")
+	if err := os.WriteFile(body, bytes.Repeat([]byte("0123456789abcdef"), 20000), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	addr := startServer(t, "auto", time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// Two URLs in one run: curl reuses the connection.
-	cmd := exec.CommandContext(ctx, curl, "-sS", "-i", "-v", "--max-time", "10", "http://"+addr+"/", "http://"+addr+"/?again")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("curl: %v\n%s", err, stderr.Bytes())
-	}
-	if got := strings.Count(string(out), "Hello, World!"); got != 2 || !strings.HasPrefix(string(out), "HTTP/1.1 200 OK\r\n") {
-		t.Fatalf("curl output:\n%s", out)
-	}
-	if !strings.Contains(strings.ToLower(stderr.String()), "re-using") && !strings.Contains(strings.ToLower(stderr.String()), "reusing") {
-		t.Logf("curl did not say it reused the connection:\n%s", stderr.Bytes())
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			addr := startServer(t, b, time.Minute)
+			url := "http://" + addr + "/"
+			for _, tc := range []struct {
+				name   string
+				args   []string
+				hellos int      // "Hello, World!" bodies in the output
+				want   []string // in the output (-i: heads and bodies)
+				log    []string // in curl's -v log
+			}{
+				{"keep-alive", []string{url, url + "?again"}, 2, []string{"HTTP/1.1 200 OK\r\n"}, []string{"Re-using existing connection"}},
+				{"HTTP/1.0", []string{"--http1.0", url}, 1, []string{"Connection: close\r\n"}, nil},
+				{"HEAD", []string{"-I", url}, 0, []string{"HTTP/1.1 200 OK\r\n", "Content-Length: 13\r\n"}, nil},
+				{"404", []string{url + "nope"}, 0, []string{"HTTP/1.1 404 Not Found\r\n"}, nil},
+				{"POST, then GET", []string{"--data-binary", "@" + body, url, "--next", url}, 2, nil, []string{"Re-using existing connection"}},
+				{"chunked POST, then GET", []string{"-H", "Transfer-Encoding: chunked", "--data-binary", "@" + body, url, "--next", url}, 2,
+					nil, []string{"Transfer-Encoding: chunked", "Re-using existing connection"}},
+				{"POST with Expect, then GET", []string{"-H", "Expect: 100-continue", "--expect100-timeout", "10", "--data-binary", "@" + body, url, "--next", url}, 2,
+					[]string{"HTTP/1.1 100 Continue\r\n"}, []string{"Re-using existing connection"}},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				args := append([]string{"-sS", "-i", "-v", "--max-time", "10"}, tc.args...)
+				cmd := exec.CommandContext(ctx, curl, args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				start := time.Now()
+				out, err := cmd.Output()
+				cancel()
+				if err != nil {
+					t.Fatalf("%s: curl: %v\n%s", tc.name, err, stderr.Bytes())
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("%s: took %v", tc.name, d)
+				}
+				if got := strings.Count(string(out), "Hello, World!"); got != tc.hellos {
+					t.Errorf("%s: %d hellos, want %d:\n%s", tc.name, got, tc.hellos, out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(string(out), w) {
+						t.Errorf("%s: output lacks %q:\n%s", tc.name, w, out)
+					}
+				}
+				for _, w := range tc.log {
+					if !strings.Contains(stderr.String(), w) {
+						t.Errorf("%s: curl's log lacks %q:\n%s", tc.name, w, stderr.Bytes())
+					}
+				}
+			}
+		})
 	}
 }
 
 var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
-// TestWrk loads the server with wrk for a second per backend: every
-// response must be a 2xx and no socket may fail.
+// pipelineLua makes wrk send 16 pipelined requests at a time.
+const pipelineLua = `
+init = function(args)
+   local r = {}
+   for i = 1, 16 do r[i] = wrk.format(nil, "/") end
+   req = table.concat(r)
+end
+request = function() return req end
+`
+
+// postLua makes wrk POST a 1000-byte body.
+const postLua = `
+wrk.method = "POST"
+wrk.body = string.rep("x", 1000)
+`
+
+// TestWrk loads the server with wrk for a second per run and backend:
+// every response must be a 2xx and no socket may fail.
 func TestWrk(t *testing.T) {
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		t.Skip("wrk not installed")
-	}
+	wrk := servertest.Tool(t, "wrk")
 	if testing.Short() {
 		t.Skip("load test skipped in -short mode")
 	}
+	dir := t.TempDir()
+	script := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pipeline, post := script("pipeline.lua", pipelineLua), script("post.lua", postLua)
 	for _, b := range servertest.Backends(t) {
 		t.Run(b, func(t *testing.T) {
 			addr := startServer(t, b, time.Minute)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, wrk, "-t1", "-c8", "-d1s", "http://"+addr+"/").CombinedOutput()
+			for _, args := range [][]string{
+				{"-c64"},
+				{"-c256"},
+				{"-c16", "-s", pipeline},
+				{"-c16", "-s", post},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				args = append([]string{"-t1", "-d1s"}, args...)
+				out, err := exec.CommandContext(ctx, wrk, append(args, "http://"+addr+"/")...).CombinedOutput()
+				cancel()
+				if err != nil {
+					t.Fatalf("wrk %v: %v\n%s", args, err, out)
+				}
+				s := string(out)
+				m := wrkRate.FindStringSubmatch(s)
+				if m == nil || strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
+					t.Fatalf("wrk %v reported errors:\n%s", args, s)
+				}
+				t.Logf("wrk %v (%s, under the test's build flags): %s requests/s", args[2:], b, m[1])
+			}
+		})
+	}
+}
+
+// TestServerAllocs measures the whole server, loop and traps included, not
+// just the parser: keep-alive round trips over a real connection allocate
+// nothing in the process (the client side here allocates nothing either).
+func TestServerAllocs(t *testing.T) {
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			addr := startServer(t, b, time.Minute)
+			c := dial(t, addr)
+			req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: allocs\r\n\r\n")
+			resp := make([]byte, len(hello200)-len("D")+len(httpDate))
+			roundTrip := func() {
+				if _, err := c.Write(req); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, resp); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 100 {
+				roundTrip() // warm up: buffers grown, pools filled
+			}
+			if allocs := testing.AllocsPerRun(2000, roundTrip); allocs > 0.05 {
+				t.Fatalf("%.3f allocations per request (server and client together)", allocs)
+			} else {
+				t.Logf("%.4f allocations per request", allocs)
+			}
+			if normDate(resp) != hello200 {
+				t.Fatalf("response %q", resp)
+			}
+		})
+	}
+}
+
+// BenchmarkServer is a keep-alive round trip over loopback, loop included:
+// go test -bench Server -benchmem ./examples/httpd
+func BenchmarkServer(b *testing.B) {
+	for _, backend := range servertest.Backends(b) {
+		b.Run(backend, func(b *testing.B) {
+			s := &server{idle: time.Minute}
+			addr := servertest.Start(b, backend, s.serve)
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
-				t.Fatalf("wrk: %v\n%s", err, out)
+				b.Fatal(err)
 			}
-			s := string(out)
-			m := wrkRate.FindStringSubmatch(s)
-			if m == nil || strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
-				t.Fatalf("wrk reported errors:\n%s", s)
+			defer c.Close()
+			req := []byte("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\n\r\n")
+			resp := make([]byte, len(hello200)-len("D")+len(httpDate))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, resp); err != nil {
+					b.Fatal(err)
+				}
 			}
-			t.Logf("wrk -t1 -c8 -d1s (%s, under the test's build flags): %s requests/s", b, m[1])
+		})
+	}
+}
+
+// TestCommandSIGINT runs the real command, leaves a keep-alive connection
+// open, and checks that Ctrl-C stops it with exit status 0.
+func TestCommandSIGINT(t *testing.T) {
+	exe := servertest.Build(t)
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			p := servertest.Main(t, exe, "-backend", b, "-v")
+			c := dial(t, p.Addr)
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if log := p.Interrupt(); !strings.Contains(log, "backend="+b) || !strings.Contains(log, "httpd stopped") {
+				t.Fatalf("log:\n%s", log)
+			}
 		})
 	}
 }

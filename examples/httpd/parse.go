@@ -14,6 +14,8 @@ type request struct {
 	minor         int   // the x of HTTP/1.x: 0 or 1
 	keepAlive     bool  // the connection stays open after the response
 	contentLength int64 // body bytes that follow the head (read and discarded)
+	chunked       bool  // a chunked body follows the head (read and discarded)
+	continue100   bool  // "Expect: 100-continue": the client waits for a 100
 }
 
 // Status codes the parser and the handler answer with.
@@ -23,7 +25,6 @@ const (
 	statusNotFound            = 404
 	statusMethodNotAllowed    = 405
 	statusHeadersTooLarge     = 431
-	statusNotImplemented      = 501
 	statusVersionNotSupported = 505
 )
 
@@ -40,14 +41,23 @@ const maxContentLength = 1 << 40
 //     (req.contentLength bytes), starts at buf[n];
 //   - n == 0, status 0: buf holds only the beginning of a head (read more;
 //     the caller decides when the head is too large: 431);
-//   - n == 0, status 400, 501 or 505: the head is malformed, uses a
-//     Transfer-Encoding this server does not implement, or a version other
-//     than HTTP/1.0 and 1.1. The caller answers with status and closes.
+//   - n == 0, status 400 or 505: the head is malformed, or its version is
+//     other than HTTP/1.0 and 1.1. The caller answers with status and
+//     closes.
 //
-// Only complete lines are judged, so a prefix of a valid head is always
-// "incomplete", never an error: a head may arrive split across any number of
-// reads. Lines end in CRLF or, leniently, a bare LF (RFC 9112 §2.2); empty
-// lines before the request line are skipped.
+// Only complete lines are judged (but for the method, which must be a
+// token from its first byte on, so that a client speaking something else
+// is answered at once), so a prefix of a valid head is always "incomplete",
+// never an error: a head may arrive split across any number of reads. Lines
+// end in CRLF or, leniently, a bare LF (RFC 9112 §2.2); empty lines before
+// the request line are skipped.
+//
+// Bodies are framed by Content-Length or by the chunked transfer coding
+// (RFC 9112 §6.3), which HTTP/1.1 servers must accept: "Transfer-Encoding:
+// chunked", possibly after other codings (the body is thrown away, so they
+// need no decoding). Chunked not last, chunked together with
+// Content-Length, or Transfer-Encoding in HTTP/1.0 get 400: the body's end
+// cannot be known, and guessing is how requests are smuggled.
 func parseRequest(buf []byte, req *request) (n int, status int) {
 	*req = request{}
 	i := 0
@@ -63,6 +73,20 @@ func parseRequest(buf []byte, req *request) (n int, status int) {
 
 	// Request line: method SP request-target SP HTTP-version.
 	line, i, st := nextLine(buf, i)
+	if st == lineIncomplete {
+		// Judge the method already: TLS, SSH or random bytes get their 400
+		// now rather than an idle timeout.
+		method := bytes.TrimSuffix(buf[i:], []byte("\r"))
+		if sp := bytes.IndexByte(method, ' '); sp >= 0 {
+			method = method[:sp]
+			if sp == 0 {
+				return 0, statusBadRequest
+			}
+		}
+		if len(method) > 0 && !isToken(method) {
+			return 0, statusBadRequest
+		}
+	}
 	if st != lineOK {
 		return 0, st.status()
 	}
@@ -91,7 +115,8 @@ func parseRequest(buf []byte, req *request) (n int, status int) {
 	// Header fields, up to the empty line.
 	var (
 		hosts, lengths    int
-		chunkedOrOther    bool
+		codings, chunked  int  // transfer codings, and how many are chunked
+		chunkedLast       bool // the last transfer coding is chunked
 		close_, keepAlive bool
 	)
 	for {
@@ -122,7 +147,20 @@ func parseRequest(buf []byte, req *request) (n int, status int) {
 			req.contentLength = cl
 			lengths++
 		case equalFold(name, "transfer-encoding"):
-			chunkedOrOther = true
+			n := 0
+			for tok := range tokens(value) {
+				n++
+				chunkedLast = equalFold(tok, "chunked")
+				if chunkedLast {
+					chunked++
+				}
+			}
+			if n == 0 {
+				return 0, statusBadRequest // an empty list
+			}
+			codings += n
+		case equalFold(name, "expect"):
+			req.continue100 = equalFold(value, "100-continue")
 		case equalFold(name, "connection"):
 			c, k := connectionTokens(value)
 			close_ = close_ || c
@@ -135,13 +173,13 @@ func parseRequest(buf []byte, req *request) (n int, status int) {
 	case hosts > 1, hosts == 0 && req.minor == 1:
 		// RFC 9112 §3.2: exactly one Host in HTTP/1.1.
 		return 0, statusBadRequest
-	case chunkedOrOther && (lengths > 0 || req.minor == 0):
-		// Both framings, or Transfer-Encoding in 1.0: request smuggling
-		// territory (RFC 9112 §6.1).
+	case codings > 0 && (lengths > 0 || req.minor == 0 || chunked != 1 || !chunkedLast):
+		// Both framings, Transfer-Encoding in 1.0, or chunked missing,
+		// repeated or not last: the body's end is unknown (RFC 9112 §6.1,
+		// §6.3).
 		return 0, statusBadRequest
-	case chunkedOrOther:
-		return 0, statusNotImplemented
 	}
+	req.chunked = codings > 0
 	if req.minor == 1 {
 		req.keepAlive = !close_
 	} else {
@@ -278,17 +316,28 @@ func parseLength(b []byte) (int64, bool) {
 	return n, true
 }
 
-// connectionTokens looks for "close" and "keep-alive" in a Connection
-// value (a comma-separated token list).
-func connectionTokens(v []byte) (closeTok, keepAliveTok bool) {
-	for len(v) > 0 {
-		var tok []byte
-		if c := bytes.IndexByte(v, ','); c >= 0 {
-			tok, v = v[:c], v[c+1:]
-		} else {
-			tok, v = v, nil
+// tokens yields the elements of a comma-separated list (RFC 9110 §5.6.1),
+// without their surrounding whitespace, skipping empty ones.
+func tokens(v []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(v) > 0 {
+			var tok []byte
+			if c := bytes.IndexByte(v, ','); c >= 0 {
+				tok, v = v[:c], v[c+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if tok = trimOWS(tok); len(tok) > 0 && !yield(tok) {
+				return
+			}
 		}
-		tok = trimOWS(tok)
+	}
+}
+
+// connectionTokens looks for "close" and "keep-alive" in a Connection
+// value.
+func connectionTokens(v []byte) (closeTok, keepAliveTok bool) {
+	for tok := range tokens(v) {
 		switch {
 		case equalFold(tok, "close"):
 			closeTok = true
@@ -297,6 +346,118 @@ func connectionTokens(v []byte) (closeTok, keepAliveTok bool) {
 		}
 	}
 	return
+}
+
+// chunkedBody throws away a chunked request body (RFC 9112 §7.1) as it
+// arrives: chunk-size lines (extensions ignored), chunk data, the last
+// chunk and the trailer section.
+type chunkedBody struct {
+	state chunkState
+	left  int64 // data bytes left in the current chunk
+}
+
+type chunkState int
+
+const (
+	chunkSizeLine chunkState = iota
+	chunkData
+	chunkDataEnd // the CRLF after a chunk's data
+	chunkTrailer
+)
+
+// skip consumes as much of buf as it can and returns how many bytes that
+// was, and whether the body ended there (the state is then reset for the
+// next body). It only consumes complete lines: when it returns n <
+// len(buf) and not done, buf[n:] begins an unfinished line. Malformed
+// framing returns status 400.
+func (c *chunkedBody) skip(buf []byte) (n int, done bool, status int) {
+	for n < len(buf) {
+		switch c.state {
+		case chunkData:
+			k := min(c.left, int64(len(buf)-n))
+			n += int(k)
+			if c.left -= k; c.left == 0 {
+				c.state = chunkDataEnd
+			}
+		case chunkDataEnd:
+			switch {
+			case buf[n] == '\n':
+				n++
+			case buf[n] != '\r':
+				return n, false, statusBadRequest
+			case n+1 == len(buf):
+				return n, false, 0
+			case buf[n+1] != '\n':
+				return n, false, statusBadRequest
+			default:
+				n += 2
+			}
+			c.state = chunkSizeLine
+		case chunkSizeLine, chunkTrailer:
+			line, next, st := nextLine(buf, n)
+			switch {
+			case st == lineBad:
+				return n, false, statusBadRequest
+			case st == lineIncomplete:
+				return n, false, 0
+			}
+			n = next
+			if c.state == chunkTrailer {
+				if len(line) == 0 {
+					*c = chunkedBody{}
+					return n, true, 0
+				}
+				if !isFieldValue(line) {
+					return n, false, statusBadRequest
+				}
+				continue
+			}
+			size, ok := parseChunkSize(line)
+			switch {
+			case !ok:
+				return n, false, statusBadRequest
+			case size == 0:
+				c.state = chunkTrailer
+			default:
+				c.state, c.left = chunkData, size
+			}
+		}
+	}
+	return n, false, 0
+}
+
+// parseChunkSize parses a chunk-size line: hex digits, then optional
+// extensions (";name=value", ignored).
+func parseChunkSize(line []byte) (int64, bool) {
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		size = size<<4 | int64(d)
+		if size > maxContentLength {
+			return 0, false
+		}
+	}
+	if i == 0 {
+		return 0, false
+	}
+	ext := trimOWS(line[i:])
+	return size, (len(ext) == 0 || ext[0] == ';') && isFieldValue(ext)
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // Responses. Everything but the Date value is a constant, appended to the
@@ -310,16 +471,20 @@ const (
 	serverAndDate = "Server: corio\r\nDate: "
 )
 
-// appendResponse appends the response to req: "Hello, World!" for GET or
-// HEAD of "/" (a query string is ignored), 404 for other paths, 405 for
-// other methods on "/".
+// appendResponse appends the response to req: "Hello, World!" for GET,
+// HEAD or POST of "/" (a query string is ignored; a body is thrown away),
+// 404 for other paths, 405 for other methods on "/". A request that
+// expects "100 Continue" before it sends its body gets it first.
 func appendResponse(dst []byte, req *request, date []byte) []byte {
 	path := req.target
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}
 	head := string(req.method) == "HEAD"
-	get := head || string(req.method) == "GET"
+	get := head || string(req.method) == "GET" || string(req.method) == "POST"
+	if req.continue100 && req.minor == 1 && (req.contentLength > 0 || req.chunked) {
+		dst = append(dst, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	}
 	switch {
 	case string(path) != "/":
 		dst = appendHead(dst, "HTTP/1.1 404 Not Found\r\n", date, req)
@@ -329,7 +494,7 @@ func appendResponse(dst []byte, req *request, date []byte) []byte {
 		}
 	case !get:
 		dst = appendHead(dst, "HTTP/1.1 405 Method Not Allowed\r\n", date, req)
-		dst = append(dst, "Allow: GET, HEAD\r\nContent-Length: 0\r\n\r\n"...)
+		dst = append(dst, "Allow: GET, HEAD, POST\r\nContent-Length: 0\r\n\r\n"...)
 	default:
 		dst = appendHead(dst, "HTTP/1.1 200 OK\r\n", date, req)
 		dst = append(dst, textPlain+"Content-Length: 13\r\n\r\n"...)
@@ -363,8 +528,6 @@ func appendError(dst []byte, status int, date []byte) []byte {
 	switch status {
 	case statusHeadersTooLarge:
 		line = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-	case statusNotImplemented:
-		line = "HTTP/1.1 501 Not Implemented\r\n"
 	case statusVersionNotSupported:
 		line = "HTTP/1.1 505 HTTP Version Not Supported\r\n"
 	default:

@@ -53,7 +53,20 @@ func TestParseRequest(t *testing.T) {
 		{name: "length list", in: "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1,1\r\n\r\n", status: 400},
 		{name: "conflicting lengths", in: "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", status: 400},
 		{name: "huge length", in: "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", status: 400},
-		{name: "chunked", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", status: 501},
+		{name: "chunked", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", n: 56,
+			want: request{method: []byte("POST"), target: []byte("/"), minor: 1, keepAlive: true, chunked: true}},
+		{name: "gzip, chunked", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\r\n\r\n", n: 81,
+			want: request{method: []byte("POST"), target: []byte("/"), minor: 1, keepAlive: true, chunked: true}},
+		{name: "expect", in: "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n", n: 68,
+			want: request{method: []byte("PUT"), target: []byte("/"), minor: 1, keepAlive: true, contentLength: 3, continue100: true}},
+		{name: "not a method", in: "\x16\x03\x01\x00\xa5", status: 400},
+		{name: "not a method either", in: "\r\nGE(T / HTTP/1.1", status: 400},
+		{name: "space first", in: " GET", status: 400},
+		{name: "chunked not last", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", status: 400},
+		{name: "chunked twice", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400},
+		{name: "gzip alone", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", status: 400},
+		{name: "commas only", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , ,\r\n\r\n", status: 400},
+		{name: "empty coding", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", status: 400},
 		{name: "chunked and length", in: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", status: 400},
 		{name: "chunked 1.0", in: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", status: 400},
 		{name: "binary", in: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n", status: 400},
@@ -69,7 +82,8 @@ func TestParseRequest(t *testing.T) {
 				return
 			}
 			if !bytes.Equal(req.method, c.want.method) || !bytes.Equal(req.target, c.want.target) ||
-				req.minor != c.want.minor || req.keepAlive != c.want.keepAlive || req.contentLength != c.want.contentLength {
+				req.minor != c.want.minor || req.keepAlive != c.want.keepAlive || req.contentLength != c.want.contentLength ||
+				req.chunked != c.want.chunked || req.continue100 != c.want.continue100 {
 				t.Fatalf("got %s", fmtReq(req))
 			}
 			// Every strict prefix of a valid head is incomplete, never an error.
@@ -83,8 +97,8 @@ func TestParseRequest(t *testing.T) {
 }
 
 func fmtReq(r request) string {
-	return fmt.Sprintf("{method %q target %q minor %d keepAlive %v contentLength %d}",
-		r.method, r.target, r.minor, r.keepAlive, r.contentLength)
+	return fmt.Sprintf("{method %q target %q minor %d keepAlive %v contentLength %d chunked %v continue100 %v}",
+		r.method, r.target, r.minor, r.keepAlive, r.contentLength, r.chunked, r.continue100)
 }
 
 func TestResponses(t *testing.T) {
@@ -97,7 +111,10 @@ func TestResponses(t *testing.T) {
 		{"GET /nope HTTP/1.0\r\n\r\n", "HTTP/1.1 404 Not Found\r\nServer: corio\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n" +
 			"Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 10\r\n\r\nNot Found\n"},
 		{"DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 405 Method Not Allowed\r\nServer: corio\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n" +
-			"Allow: GET, HEAD\r\nContent-Length: 0\r\n\r\n"},
+			"Allow: GET, HEAD, POST\r\nContent-Length: 0\r\n\r\n"},
+		{"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nServer: corio\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n" +
+			"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\nHello, World!"},
 	}
 	for _, c := range cases {
 		var req request
@@ -188,7 +205,7 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("consumed %d of %d bytes", n, len(in))
 		}
 		switch status {
-		case 0, statusBadRequest, statusNotImplemented, statusVersionNotSupported:
+		case 0, statusBadRequest, statusVersionNotSupported:
 		default:
 			t.Fatalf("status %d", status)
 		}
@@ -225,6 +242,94 @@ func FuzzParseRequest(f *testing.F) {
 		resp := appendResponse(nil, &req, []byte(httpDate))
 		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 ")) || !bytes.Contains(resp, []byte("\r\n\r\n")) {
 			t.Fatalf("response %q", resp)
+		}
+	})
+}
+
+func TestChunkedBody(t *testing.T) {
+	cases := []struct {
+		name, in string
+		n        int // bytes of the body (0: not complete)
+		status   int
+	}{
+		{"one chunk", "5\r\nhello\r\n0\r\n\r\nGET", 15, 0},
+		{"two chunks, ext, trailer", "3;a=b\r\nabc\r\nA \t; x\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n", 47, 0},
+		{"bare LF", "2\nhi\n0\n\n", 8, 0},
+		{"upper hex", "1F\r\n" + strings.Repeat("x", 31) + "\r\n0\r\n\r\n", 42, 0},
+		{"incomplete", "5\r\nhel", 0, 0},
+		{"no size", "\r\nhello\r\n", 0, 400},
+		{"bad size", "x5\r\nhello\r\n", 0, 400},
+		{"junk after size", "5 x\r\nhello\r\n", 0, 400},
+		{"data too long", "5\r\nhello!\r\n", 0, 400},
+		{"huge size", "fffffffffffffffff\r\n", 0, 400},
+		{"bare CR", "5\rx\r\n", 0, 400},
+		{"control in trailer", "0\r\nX: \x01\r\n\r\n", 0, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// Whole, then one byte at a time: the same outcome.
+			var b chunkedBody
+			n, done, st := b.skip([]byte(c.in))
+			if st != c.status || (c.n > 0) != done || (done && n != c.n) {
+				t.Fatalf("skip = %d, %v, %d; want %d, %d", n, done, st, c.n, c.status)
+			}
+			b = chunkedBody{}
+			buf := []byte(nil)
+			total := 0
+			for i := range len(c.in) {
+				buf = append(buf, c.in[i])
+				m, done, st := b.skip(buf)
+				total += m
+				buf = buf[m:]
+				if st != 0 {
+					if st != c.status {
+						t.Fatalf("byte by byte: status %d at %d", st, i)
+					}
+					return
+				}
+				if done {
+					if total != c.n {
+						t.Fatalf("byte by byte: done after %d bytes, want %d", total, c.n)
+					}
+					return
+				}
+			}
+			if c.n != 0 || c.status != 0 {
+				t.Fatalf("byte by byte: not done, want %d, %d", c.n, c.status)
+			}
+		})
+	}
+}
+
+func FuzzChunkedBody(f *testing.F) {
+	for _, s := range []string{"5\r\nhello\r\n0\r\n\r\n", "3;a=b\r\nabc\r\n0\r\nX: y\r\n\r\n", "2\nhi\n0\n\n", "ffffffff\r\n"} {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, step int) {
+		var whole chunkedBody
+		n, done, st := whole.skip(in)
+		if n < 0 || n > len(in) || (done && st != 0) {
+			t.Fatalf("skip = %d, %v, %d of %d bytes", n, done, st, len(in))
+		}
+		// Fed in pieces, the body ends at the same place (or fails).
+		step = max(1, step%64)
+		var parts chunkedBody
+		var buf []byte
+		total := 0
+		for i := 0; i < len(in); i += step {
+			buf = append(buf, in[i:min(i+step, len(in))]...)
+			m, d, s := parts.skip(buf)
+			total += m
+			buf = buf[m:]
+			if s != 0 || d {
+				if d != done || (d && total != n) || (s != 0) != (st != 0) {
+					t.Fatalf("in pieces of %d: %d, %v, %d; whole: %d, %v, %d", step, total, d, s, n, done, st)
+				}
+				return
+			}
+		}
+		if done || st != 0 {
+			t.Fatalf("in pieces of %d: not done; whole: %d, %v, %d", step, n, done, st)
 		}
 	})
 }
