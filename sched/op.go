@@ -44,33 +44,32 @@ func (c OpCode) String() string {
 // in the heap-allocated Task, which keeps Buf, the sockaddr and the kernel
 // structures below reachable and unmoved until the completion is reaped.
 type Op struct {
-	Code    OpCode
-	FD      *FD
-	Buf     []byte
-	Off     int64
-	Flags   int
-	Dur     time.Duration
-	Addr    unix.RawSockaddrAny // in for connect/sendto, out for accept/recvfrom
-	AddrLen uint32
-
-	// Results.
-	Res      int32  // >= 0 result, or -errno
-	ResFlags uint32 // backend-specific completion flags
+	// Hot fields first (see Task): what every trap and completion touches
+	// fits in two cache lines; the kernel scratch comes last.
+	Code      OpCode
+	pending   bool   // started and not yet completed
+	cancelled bool   // Cancel was requested of the backend
+	phase     uint8  // epoll backend: connect in progress
+	Res       int32  // >= 0 result, or -errno
+	ResFlags  uint32 // backend-specific completion flags
+	AddrLen   uint32
+	FD        *FD
+	Buf       []byte
+	task      *Task
+	id        uint64 // in-flight table key: slot index | generation<<32
+	fdPrev    *Op    // FD's list of in-flight ops (for Close)
+	fdNext    *Op
+	Flags     int
+	Off       int64
+	cancelErr error // why a cancel was requested; nil if none
+	pdNext    *Op   // epoll backend: readiness queue link
+	Dur       time.Duration
+	Addr      unix.RawSockaddrAny // in for connect/sendto, out for accept/recvfrom
 
 	// Kernel-facing scratch the backends point the kernel at.
 	Msg unix.Msghdr
 	Iov unix.Iovec
 	Ts  unix.Timespec
-
-	task      *Task
-	id        uint64 // in-flight table key: slot index | generation<<32
-	cancelErr error  // why a cancel was requested; nil if none
-	fdPrev    *Op    // FD's list of in-flight ops (for Close)
-	fdNext    *Op
-	pdNext    *Op   // epoll backend: readiness queue link
-	phase     uint8 // epoll backend: connect in progress
-	pending   bool  // started and not yet completed
-	cancelled bool  // Cancel was requested of the backend
 }
 
 // reset clears the request fields for a new operation, keeping the
