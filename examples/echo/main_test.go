@@ -2,10 +2,8 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -96,13 +94,9 @@ func TestEchoWithNetcat(t *testing.T) {
 	for _, b := range servertest.Backends(t) {
 		t.Run(b, func(t *testing.T) {
 			host, port, _ := net.SplitHostPort(startServer(t, b))
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
 			// -N: shut the socket down at the end of stdin (OpenBSD nc);
 			// the server then sees EOF and closes, which ends nc.
-			cmd := exec.CommandContext(ctx, nc, "-N", host, port)
-			cmd.Stdin = strings.NewReader("ping from nc\nsecond line\n")
-			out, err := cmd.Output()
+			out, err := servertest.Output("ping from nc\nsecond line\n", nc, "-N", host, port)
 			if err != nil {
 				t.Skipf("nc -N could not run here (not OpenBSD netcat?): %v", err)
 			}
@@ -117,24 +111,14 @@ func TestEchoWithNetcat(t *testing.T) {
 // disconnects, and Ctrl-C stops it with exit status 0, even with a client
 // still connected.
 func TestCommandSIGINT(t *testing.T) {
-	exe := servertest.Build(t)
-	for _, b := range servertest.Backends(t) {
-		t.Run(b, func(t *testing.T) {
-			p := servertest.Main(t, exe, "-backend", b)
-			talk(t, p.Addr)
-			p.WaitLog("client disconnected")
-			idle, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer idle.Close()
-			p.WaitLog("client connected peer=" + idle.LocalAddr().String())
-			log := p.Interrupt()
-			for _, want := range []string{"backend=" + b, "client connected", "client disconnected", "echo server stopped"} {
-				if !strings.Contains(log, want) {
-					t.Errorf("log lacks %q:\n%s", want, log)
-				}
-			}
-		})
-	}
+	servertest.Command(t, nil, func(t *testing.T, p *servertest.Process) {
+		talk(t, p.Addr)
+		p.WaitLog("client disconnected")
+		idle, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { idle.Close() })
+		p.WaitLog("client connected peer=" + idle.LocalAddr().String())
+	})
 }

@@ -482,20 +482,13 @@ func BenchmarkServer(b *testing.B) {
 // TestCommandSIGINT runs the real command, leaves a keep-alive connection
 // open, and checks that Ctrl-C stops it with exit status 0.
 func TestCommandSIGINT(t *testing.T) {
-	exe := servertest.Build(t)
-	for _, b := range servertest.Backends(t) {
-		t.Run(b, func(t *testing.T) {
-			p := servertest.Main(t, exe, "-backend", b, "-v")
-			c := dial(t, p.Addr)
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if log := p.Interrupt(); !strings.Contains(log, "backend="+b) || !strings.Contains(log, "httpd stopped") {
-				t.Fatalf("log:\n%s", log)
-			}
-		})
-	}
+	servertest.Command(t, []string{"-v"}, func(t *testing.T, p *servertest.Process) {
+		c := dial(t, p.Addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	})
 }

@@ -10,7 +10,7 @@
 // auto|uring|epoll, -v (log every connection). Ctrl-C cancels the server
 // task; open connections are closed and the program exits cleanly.
 //
-// Commands: PING [msg], ECHO msg, GET key, SET key value [NX|XX]
+// Commands: PING [msg], ECHO msg, GET key, SET key value [NX|XX] [GET]
 // [EX seconds|PX milliseconds|KEEPTTL], DEL key..., EXISTS key...,
 // INCR/DECR key, INCRBY/DECRBY key n, MGET key..., MSET key value...,
 // TTL/PTTL key, DBSIZE, FLUSHALL, SELECT 0, QUIT, and stubs for COMMAND

@@ -236,54 +236,118 @@ func TestProtocolError(t *testing.T) {
 	}
 }
 
+// TestRedisCLI drives the server with redis-cli, one command per run as
+// a user types them, then a script on its standard input.
 func TestRedisCLI(t *testing.T) {
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not installed")
-	}
-	addr := startServer(t, "auto")
-	host, port, _ := net.SplitHostPort(addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, cli, "-h", host, "-p", port)
-	cmd.Stdin = strings.NewReader("SET greeting hello\nGET greeting\nINCR n\nINCR n\nMGET greeting n nope\nPING\n")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli: %v\n%s", err, out)
-	}
-	want := "OK\nhello\n1\n2\nhello\n2\n\nPONG\n"
-	if string(out) != want {
-		t.Fatalf("redis-cli output:\n%q\nwant\n%q", out, want)
-	}
-}
-
-func TestRedisBenchmark(t *testing.T) {
-	rb, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		t.Skip("redis-benchmark not installed")
-	}
+	cli := servertest.Tool(t, "redis-cli")
 	for _, b := range servertest.Backends(t) {
 		t.Run(b, func(t *testing.T) {
-			addr := startServer(t, b)
-			host, port, _ := net.SplitHostPort(addr)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, rb, "-h", host, "-p", port, "-q", "-n", "2000", "-c", "4", "-t", "set,get", "-P", "16").CombinedOutput()
-			if err != nil {
-				t.Fatalf("redis-benchmark: %v\n%s", err, out)
-			}
-			s := string(out)
-			if strings.Count(s, "requests per second") != 2 {
-				t.Fatalf("redis-benchmark output:\n%s", s)
-			}
-			for _, l := range strings.Split(s, "\n") {
-				if i := strings.LastIndexByte(l, '\r'); i >= 0 {
-					l = l[i+1:]
+			host, port, _ := net.SplitHostPort(startServer(t, b))
+			redis := func(stdin string, args ...string) string {
+				t.Helper()
+				out, err := servertest.Output(stdin, cli, append([]string{"-h", host, "-p", port}, args...)...)
+				if err != nil {
+					t.Fatalf("%q: %v", args, err)
 				}
-				if strings.Contains(l, "requests per second") {
-					t.Logf("%s: %s", b, strings.TrimSpace(l))
+				return strings.TrimRight(string(out), "\n") // errors end with an empty line
+			}
+			for _, tc := range []struct{ cmd, want string }{
+				{"PING", "PONG"},
+				{"ECHO hello", "hello"},
+				{"SET greeting hello", "OK"},
+				{"GET greeting", "hello"},
+				{"SET greeting hi GET", "hello"},
+				{"SET greeting x NX", ""},
+				{"SET nobody x XX", ""},
+				{"SET short v PX 200", "OK"},
+				{"SET long v EX 100", "OK"},
+				{"TTL long", "100"},
+				{"EXISTS greeting short long nobody", "3"},
+				{"INCR n", "1"},
+				{"INCR n", "2"},
+				{"INCR greeting", "ERR value is not an integer or out of range"},
+				{"MSET a 1 b 2", "OK"},
+				{"MGET a b nobody", "1\n2"}, // and a nil: an empty line
+				{"DEL a b nobody", "2"},
+				{"FOO bar", "ERR unknown command 'FOO', with args beginning with: 'bar' "},
+				{"GET", "ERR wrong number of arguments for 'get' command"},
+				{"SET k v EX 0", "ERR invalid expire time in 'set' command"},
+			} {
+				if got := redis("", strings.Fields(tc.cmd)...); got != tc.want {
+					t.Errorf("%s: got %q, want %q", tc.cmd, got, tc.want)
 				}
+			}
+			time.Sleep(300 * time.Millisecond)
+			if got := redis("", "EXISTS", "short", "long"); got != "1" {
+				t.Errorf("after 300 ms, EXISTS short long = %q, want 1 (short expired)", got)
+			}
+			got := redis("SET greeting hello\nGET greeting\nINCR n\nMGET greeting n nope\nPING\n")
+			if want := "OK\nhello\n3\nhello\n3\n\nPONG"; got != want {
+				t.Fatalf("script: %q, want %q", got, want)
 			}
 		})
 	}
+}
+
+// TestRedisBenchmark runs redis-benchmark's tests of the commands served,
+// plain, pipelined and with 100 clients: every one must finish, with no
+// error reply.
+func TestRedisBenchmark(t *testing.T) {
+	rb := servertest.Tool(t, "redis-benchmark")
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			host, port, _ := net.SplitHostPort(startServer(t, b))
+			for _, args := range [][]string{{"-c", "8"}, {"-c", "4", "-P", "16"}, {"-c", "100"}} {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				out, err := exec.CommandContext(ctx, rb, append([]string{"-h", host, "-p", port, "-q", "-n", "2000",
+					"-t", "set,get,ping,incr,mset"}, args...)...).CombinedOutput()
+				cancel()
+				if err != nil {
+					t.Fatalf("redis-benchmark %v: %v\n%s", args, err, out)
+				}
+				var rates []string
+				for _, l := range strings.Split(string(out), "\n") {
+					if i := strings.LastIndexByte(l, '\r'); i >= 0 {
+						l = l[i+1:]
+					}
+					if strings.Contains(l, "requests per second") {
+						rates = append(rates, strings.TrimSpace(l))
+					}
+				}
+				if len(rates) != 6 || strings.Contains(string(out), "ERR") || strings.Contains(string(out), "rror") {
+					t.Fatalf("redis-benchmark %v:\n%s", args, out)
+				}
+				t.Logf("%s %v: %s", b, args, strings.Join(rates, "; "))
+			}
+		})
+	}
+}
+
+// TestNetcat types inline commands into nc, as a user would.
+func TestNetcat(t *testing.T) {
+	nc := servertest.Tool(t, "nc")
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			host, port, _ := net.SplitHostPort(startServer(t, b))
+			// QUIT closes the connection, which ends nc.
+			out, err := servertest.Output("PING\nset k \"two words\"\nGET k\nnosuch\n\nQUIT\nPING\n", nc, host, port)
+			if err != nil {
+				t.Fatalf("%v (%q)", err, out)
+			}
+			want := "+PONG\r\n+OK\r\n$9\r\ntwo words\r\n-ERR unknown command 'nosuch', with args beginning with: \r\n+OK\r\n"
+			if string(out) != want {
+				t.Fatalf("nc got %q, want %q", out, want)
+			}
+		})
+	}
+}
+
+// TestCommandSIGINT runs the real command and checks that Ctrl-C stops it
+// with exit status 0, with a client connected.
+func TestCommandSIGINT(t *testing.T) {
+	servertest.Command(t, nil, func(t *testing.T, p *servertest.Process) {
+		if r := dial(t, p.Addr).do(cmd("PING")); r[0] != "+PONG" {
+			t.Fatal(r)
+		}
+	})
 }

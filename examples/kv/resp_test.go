@@ -130,6 +130,8 @@ func TestCommands(t *testing.T) {
 	check("-ERR wrong number of arguments for 'get' command\r\n-ERR wrong number of arguments for 'mset' command\r\n",
 		"GET", "MSET a")
 	check("-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n", "FOO a b")
+	check("$2\r\nv3\r\n$2\r\nv4\r\n$-1\r\n$-1\r\n$-1\r\n$2\r\nv4\r\n$1\r\nw\r\n",
+		"SET k v4 GET", "SET k v5 NX GET", "SET g1 v XX GET", "GET g1", "SET g2 w GET", "SET k v6 XX GET", "get g2")
 	check("-ERR syntax error\r\n-ERR invalid expire time in 'set' command\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n",
 		"SET k v NX XX", "SET k v EX 0", "SET k v PX x", "SET k v EX 1 PX 1")
 	check("*0\r\n*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n*0\r\n",

@@ -256,12 +256,14 @@ func (s *store) exec(out []byte, args [][]byte, now time.Time) (_ []byte, quit b
 	return out, false
 }
 
-// execSet runs SET key value [NX|XX] [EX seconds|PX milliseconds|KEEPTTL].
+// execSet runs SET key value [NX|XX] [GET] [EX seconds|PX
+// milliseconds|KEEPTTL]. With GET the reply is the old value (nil when
+// there was none) instead of OK, whether the value was set or not.
 func (s *store) execSet(out []byte, args [][]byte, now time.Time) []byte {
 	var (
-		nx, xx, keepTTL bool
-		expires         time.Time
-		ttlGiven        bool
+		nx, xx, keepTTL, get bool
+		expires              time.Time
+		ttlGiven             bool
 	)
 	for i := 3; i < len(args); i++ {
 		opt := args[i]
@@ -270,6 +272,8 @@ func (s *store) execSet(out []byte, args [][]byte, now time.Time) []byte {
 			nx = true
 		case equalFold(opt, "XX") && !nx:
 			xx = true
+		case equalFold(opt, "GET"):
+			get = true
 		case equalFold(opt, "KEEPTTL") && !ttlGiven:
 			keepTTL = true
 		case (equalFold(opt, "EX") || equalFold(opt, "PX")) && !ttlGiven && !keepTTL && i+1 < len(args):
@@ -291,12 +295,19 @@ func (s *store) execSet(out []byte, args [][]byte, now time.Time) []byte {
 			return appendError(out, "ERR syntax error")
 		}
 	}
-	exists := s.get(args[1], now) != nil
-	if (nx && exists) || (xx && !exists) {
-		return appendNull(out)
+	old := s.get(args[1], now)
+	reply := appendSimple(out, "OK")
+	switch {
+	case get && old != nil:
+		reply = appendBulk(out, old.val) // before set reuses old.val's memory
+	case get || (nx && old != nil) || (xx && old == nil):
+		reply = appendNull(out)
+	}
+	if (nx && old != nil) || (xx && old == nil) {
+		return reply
 	}
 	s.set(args[1], args[2], expires, keepTTL, now)
-	return appendSimple(out, "OK")
+	return reply
 }
 
 // incr adds delta to the integer stored at key (0 when missing), keeping

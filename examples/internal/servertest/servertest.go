@@ -251,3 +251,38 @@ func (p *Process) WaitLog(s string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Command builds the example in the test's directory and, for each
+// backend, runs it with "-backend NAME" and args, calls fn with the
+// running process, then interrupts it as Ctrl-C would and checks that it
+// exits with status 0, having logged the backend it ran and that it
+// stopped.
+func Command(t *testing.T, args []string, fn func(t *testing.T, p *Process)) {
+	exe := Build(t)
+	for _, b := range Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			p := Main(t, exe, append([]string{"-backend", b}, args...)...)
+			fn(t, p)
+			log := p.Interrupt()
+			if !strings.Contains(log, "backend="+b) || !strings.Contains(log, " stopped") {
+				t.Errorf("log does not tell the backend (%s) and the stop:\n%s", b, log)
+			}
+		})
+	}
+}
+
+// Output runs a program (a real client) with stdin as its input, for at
+// most 20 s, and returns its standard output.
+func Output(stdin string, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%s: %w\n%s", name, err, stderr.Bytes())
+	}
+	return out, err
+}
