@@ -26,6 +26,7 @@ type report struct {
 	tools    []toolRow
 	started  time.Time
 	finished time.Time
+	source   string // the commit measured
 }
 
 type syscallRow struct {
@@ -51,7 +52,7 @@ type toolRow struct {
 }
 
 func newReport(cfg config) *report {
-	return &report{cfg: cfg, runs: map[string]map[string][]measurement{}, started: time.Now()}
+	return &report{cfg: cfg, runs: map[string]map[string][]measurement{}, started: time.Now(), source: source()}
 }
 
 func (r *report) add(kind string, pt loadSpec, m measurement) {
@@ -108,12 +109,26 @@ func machine() string {
 	return fmt.Sprintf("%s, %d CPUs, Linux %s, %s/%s, %s, host %s", model, runtime.NumCPU(), kernel, runtime.GOOS, runtime.GOARCH, runtime.Version(), host)
 }
 
+// source says which commit of the module was measured.
+func source() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		s += " with uncommitted changes"
+	}
+	return s
+}
+
 func (r *report) command() string {
 	return strings.TrimSpace("go run ./bench " + strings.Join(os.Args[1:], " "))
 }
 
 func (r *report) header(b *strings.Builder) {
 	fmt.Fprintf(b, "Machine: %s.  \n", machine())
+	fmt.Fprintf(b, "Source: %s.  \n", r.source)
 	fmt.Fprintf(b, "Command: `%s` (%s, %.0f minutes).  \n", r.command(), r.started.Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Minutes())
 	if r.cfg.serverCPU >= 0 {
 		fmt.Fprintf(b, "Each server runs as its own process pinned to CPU %d with GOMAXPROCS=1; the load generator runs pinned to CPU %d. ", r.cfg.serverCPU, r.cfg.clientCPU)
