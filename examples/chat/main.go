@@ -4,7 +4,8 @@
 //	go run ./examples/chat -addr localhost:8008
 //	nc localhost 8008        # in several terminals; the first line is your name
 //
-// The first line a client sends is its name; "/quit" leaves.
+// The first line a client sends is its name; "/quit" (or the end of its
+// input) leaves, after what the room said until then has been sent to it.
 //
 // Flags: -addr host:port (default localhost:8008), -backend
 // auto|uring|epoll, -queue (each client's outgoing queue, in messages).
@@ -49,6 +50,7 @@ const (
 	maxLine    = 4096            // longer lines are cut into pieces of this size
 	maxName    = 32              // bytes of a name
 	nameWait   = 2 * time.Minute // time to type one's name
+	drainWait  = 5 * time.Second // time to send a leaving client what is queued for it
 	eventQueue = 1024            // the hub's queue
 )
 
@@ -241,17 +243,34 @@ func (r *room) handle(t *asyncio.Task, conn *asyncio.Conn) error {
 	if err := r.events.Put(t, event{kind: join, from: c}); err != nil {
 		return err
 	}
+	left := false
 	err := asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-		g.Spawn(func(t *asyncio.Task) error { return writer(t, c) })
+		w := asyncio.Go(g, func(t *asyncio.Task) (struct{}, error) { return struct{}{}, writer(t, c) })
 		err := r.read(t, c, lines)
-		g.Cancel() // the client is leaving: stop its writer too
+		if err == nil {
+			// A clean leave (/quit, or the end of the client's input):
+			// once the hub has the event it closes the client's queue,
+			// and the writer ends after sending what was queued before
+			// ("* here: ..." to a client that quit at once), given up to
+			// drainWait for it.
+			if err = r.events.Put(t, event{kind: leave, from: c}); err == nil {
+				left = true
+				asyncio.SkipAfter(t, drainWait, func(t *asyncio.Task) error {
+					_, err := w.Wait(t)
+					return err
+				})
+			}
+		}
+		g.Cancel() // stop the writer if it still runs
 		return err
 	})
-	// Tell the hub, outside the group (whose scope may be cancelled). If
-	// the hub dropped this client, it has already closed the queue and the
-	// connection, and it ignores the event.
-	if perr := r.events.Put(t, event{kind: leave, from: c}); perr != nil && err == nil {
-		err = perr
+	if !left {
+		// Tell the hub, outside the group (whose scope may be cancelled).
+		// If the hub dropped this client, it has already closed the queue
+		// and the connection, and it ignores the event.
+		if perr := r.events.Put(t, event{kind: leave, from: c}); perr != nil && err == nil {
+			err = perr
+		}
 	}
 	return quiet(peer, err)
 }

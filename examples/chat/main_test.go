@@ -2,8 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -215,4 +219,64 @@ func TestSlowClientDropped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNetcat puts two nc clients in the room: what one says, the other
+// hears.
+func TestNetcat(t *testing.T) {
+	nc := servertest.Tool(t, "nc")
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			addr := servertest.Start(t, b, newRoom(64).serve)
+			host, port, _ := net.SplitHostPort(addr)
+			alice := connect(t, addr, "alice") // a Go client, to know when bob is in
+			alice.expect("* here: nobody else yet")
+
+			// listener stays until its standard input ends; -N then
+			// shuts its socket down, the server sees it leave and closes.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			listener := exec.CommandContext(ctx, nc, "-N", host, port)
+			stdin, err := listener.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			listener.Stdout = &out
+			if err := listener.Start(); err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(stdin, "carol\n")
+			alice.expect("* carol joined (2 here)")
+
+			got, err := servertest.Output("bob\nhello from nc\n/quit\n", nc, host, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "Welcome to the corio chat! Your name?\n* here: alice carol\n"; string(got) != want {
+				t.Fatalf("bob got %q, want %q", got, want)
+			}
+			alice.expect("* bob joined (3 here)")
+			alice.expect("bob: hello from nc")
+			alice.expect("* bob left")
+			stdin.Close()
+			alice.expect("* carol left")
+			if err := listener.Wait(); err != nil {
+				t.Fatalf("nc: %v", err)
+			}
+			want := "Welcome to the corio chat! Your name?\n* here: alice\n* bob joined (3 here)\nbob: hello from nc\n* bob left\n"
+			if out.String() != want {
+				t.Fatalf("carol got %q, want %q", out.String(), want)
+			}
+		})
+	}
+}
+
+// TestCommandSIGINT runs the real command and checks that Ctrl-C stops it
+// with exit status 0, with a member in the room.
+func TestCommandSIGINT(t *testing.T) {
+	servertest.Command(t, nil, func(t *testing.T, p *servertest.Process) {
+		connect(t, p.Addr, "alice").expect("* here: nobody else yet")
+		p.WaitLog("joined name=alice")
+	})
 }
