@@ -10,7 +10,9 @@
 // next offset, reads that chunk with ReadAt and writes it with WriteAt at
 // the same offset, until one of them reads the end of the file. Then two
 // more tasks read the source and the copy back in parallel and compare
-// their sizes and SHA-256 sums (unless -verify=false).
+// their sizes and SHA-256 sums (unless -verify=false). A new DST gets
+// SRC's permission bits (less the umask), as with cp(1); DST may be a
+// directory.
 //
 // Flags: -workers, -chunk, -sync (fsync the copy), -verify, -backend
 // auto|uring|epoll. There is no -addr: cp does no networking. Ctrl-C
@@ -49,7 +51,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	src, dst, err := paths(flag.Arg(0), flag.Arg(1))
+	src, dst, perm, err := paths(flag.Arg(0), flag.Arg(1))
 	if err != nil {
 		slog.Error("cp", "err", err)
 		os.Exit(1)
@@ -59,7 +61,7 @@ func main() {
 	defer stop()
 	err = asyncio.Run(func(t *asyncio.Task) error {
 		start := t.Now()
-		n, err := copyFile(t, src, dst, *workers, *chunk, *sync)
+		n, err := copyFile(t, src, dst, perm, *workers, *chunk, *sync)
 		if err != nil {
 			return err
 		}
@@ -82,16 +84,17 @@ func main() {
 	}
 }
 
-// paths resolves a directory destination to DST/base(SRC) and refuses to
-// copy a file onto itself (opening DST truncates it). It runs before the
-// loop starts: plain blocking os calls are fine there.
-func paths(src, dst string) (string, string, error) {
+// paths resolves a directory destination to DST/base(SRC), refuses to
+// copy a file onto itself (opening DST truncates it), and returns the
+// source's permission bits, for a new DST (as cp(1) does; umask applies).
+// It runs before the loop starts: plain blocking os calls are fine there.
+func paths(src, dst string) (string, string, os.FileMode, error) {
 	si, err := os.Stat(src)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	if si.IsDir() {
-		return "", "", fmt.Errorf("%s is a directory", src)
+		return "", "", 0, fmt.Errorf("%s is a directory", src)
 	}
 	if di, err := os.Stat(dst); err == nil {
 		if di.IsDir() {
@@ -99,22 +102,22 @@ func paths(src, dst string) (string, string, error) {
 			di, err = os.Stat(dst)
 		}
 		if err == nil && os.SameFile(si, di) {
-			return "", "", fmt.Errorf("%s and %s are the same file", src, dst)
+			return "", "", 0, fmt.Errorf("%s and %s are the same file", src, dst)
 		}
 	}
-	return src, dst, nil
+	return src, dst, si.Mode().Perm(), nil
 }
 
-// copyFile copies src to dst (created or truncated) with workers tasks,
-// each reading and writing chunk bytes at a time at its own offsets, and
-// returns the number of bytes copied.
-func copyFile(t *asyncio.Task, src, dst string, workers, chunk int, sync bool) (int64, error) {
+// copyFile copies src to dst (truncated, or created with perm) with
+// workers tasks, each reading and writing chunk bytes at a time at its own
+// offsets, and returns the number of bytes copied.
+func copyFile(t *asyncio.Task, src, dst string, perm os.FileMode, workers, chunk int, sync bool) (int64, error) {
 	in, err := asyncio.Open(t, src, os.O_RDONLY, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer in.Close()
-	out, err := asyncio.Open(t, dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	out, err := asyncio.Open(t, dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return 0, err
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,7 +66,7 @@ func TestCopy(t *testing.T) {
 					var sum []byte
 					err := inLoop(t, b, func(task *asyncio.Task) error {
 						var err error
-						if n, err = copyFile(task, src, dst, tc.workers, tc.chunk, true); err != nil {
+						if n, err = copyFile(task, src, dst, 0o644, tc.workers, tc.chunk, true); err != nil {
 							return err
 						}
 						sum, vsize, err = verifyCopy(task, src, dst)
@@ -100,7 +104,7 @@ func TestVerifyDetectsDifferences(t *testing.T) {
 		if _, _, err := verifyCopy(task, src, short); err == nil || !strings.Contains(err.Error(), "bytes") {
 			t.Errorf("short copy: %v", err)
 		}
-		if _, err := copyFile(task, filepath.Join(dir, "missing"), other, 2, 4096, false); !os.IsNotExist(err) {
+		if _, err := copyFile(task, filepath.Join(dir, "missing"), other, 0o644, 2, 4096, false); !os.IsNotExist(err) {
 			t.Errorf("missing source: %v", err)
 		}
 		return nil
@@ -113,18 +117,64 @@ func TestVerifyDetectsDifferences(t *testing.T) {
 func TestPaths(t *testing.T) {
 	dir := t.TempDir()
 	src, _ := randomFile(t, dir, 10)
-	if _, _, err := paths(src, src); err == nil || !strings.Contains(err.Error(), "same file") {
+	if _, _, _, err := paths(src, src); err == nil || !strings.Contains(err.Error(), "same file") {
 		t.Errorf("same file: %v", err)
 	}
-	if _, _, err := paths(src, dir); err == nil || !strings.Contains(err.Error(), "same file") {
+	if _, _, _, err := paths(src, dir); err == nil || !strings.Contains(err.Error(), "same file") {
 		t.Errorf("directory holding the source: %v", err)
 	}
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0o755)
-	if _, d, err := paths(src, sub); err != nil || d != filepath.Join(sub, "src") {
-		t.Errorf("into a directory: %q %v", d, err)
+	os.Chmod(src, 0o750)
+	if _, d, perm, err := paths(src, sub); err != nil || d != filepath.Join(sub, "src") || perm != 0o750 {
+		t.Errorf("into a directory: %q %v %v", d, perm, err)
 	}
-	if _, _, err := paths(dir, sub); err == nil {
+	if _, _, _, err := paths(dir, sub); err == nil {
 		t.Error("a directory as source was accepted")
+	}
+}
+
+// TestCommand runs the real command on a 32 MiB file with an odd tail:
+// exit status 0, an identical copy with the source's mode, the SHA-256 in
+// the log; and exit status 1 with the reason for a missing source.
+func TestCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 MiB copies skipped in -short mode")
+	}
+	exe := servertest.Build(t)
+	dir := t.TempDir()
+	src, data := randomFile(t, dir, 32<<20+4321)
+	os.Chmod(src, 0o640)
+	sum := sha256.Sum256(data)
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			dst := filepath.Join(dir, "copy-"+b)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, exe, "-backend", b, src, dst).CombinedOutput()
+			if err != nil {
+				t.Fatalf("cp: %v\n%s", err, out)
+			}
+			got, err := os.ReadFile(dst)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("copy differs (%v)", err)
+			}
+			if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm()&^0o022 != 0o640 {
+				t.Errorf("mode of the copy: %v %v", fi.Mode(), err)
+			}
+			if !strings.Contains(string(out), "backend="+b) || !strings.Contains(string(out), "sha256="+hex.EncodeToString(sum[:])) {
+				t.Errorf("log:\n%s", out)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, exe, filepath.Join(dir, "missing"), filepath.Join(dir, "x")).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "no such file or directory") {
+		t.Fatalf("missing source: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x")); !os.IsNotExist(err) {
+		t.Errorf("a destination was created for a missing source: %v", err)
 	}
 }
