@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -207,5 +210,42 @@ func TestUnescape(t *testing.T) {
 		if got := string(unescape(in)); got != want {
 			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCommand runs the real command on both backends: the report goes to
+// standard output, and the exit status is 1 when an address failed.
+func TestCommand(t *testing.T) {
+	exe := servertest.Build(t)
+	var mu sync.Mutex
+	var requests []string
+	ok := httpServer(t, &requests, &mu)
+	refused := closedAddr(t)
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			for _, tc := range []struct {
+				addrs []string
+				code  int
+			}{{[]string{ok, ok}, 0}, {[]string{ok, refused}, 1}} {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				cmd := exec.CommandContext(ctx, exe, append([]string{"-backend", b, "-timeout", "5s"}, tc.addrs...)...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				cancel()
+				code := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					code = ee.ExitCode()
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				if code != tc.code || len(lines) != 1+len(tc.addrs) || !strings.Contains(lines[1], `"HTTP/1.0 200 OK"`) ||
+					!strings.Contains(stderr.String(), "backend="+b) {
+					t.Errorf("%v: exit %d, want %d\n%s%s", tc.addrs, code, tc.code, out, stderr.Bytes())
+				}
+			}
+		})
 	}
 }
