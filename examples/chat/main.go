@@ -124,13 +124,10 @@ func (r *room) serve(t *asyncio.Task, addr string, ready func(string)) error {
 	}
 	return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
 		g.Spawn(r.hub)
-		for {
-			conn, err := l.Accept(t)
-			if err != nil {
-				return err
-			}
-			g.Spawn(func(t *asyncio.Task) error { return r.handle(t, conn) })
-		}
+		// A task per client; accepting goes on after EMFILE and the like.
+		err := asyncio.Serve(t, l, func(t *asyncio.Task, conn *asyncio.Conn) { r.handle(t, conn) })
+		g.Cancel() // stop the hub, if the listener was closed
+		return err
 	})
 }
 

@@ -53,46 +53,44 @@ func serve(t *asyncio.Task, addr string, ready func(string)) error {
 	if ready != nil {
 		ready(l.Addr().String())
 	}
-	return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-		for {
-			conn, err := l.Accept(t)
-			if err != nil {
-				return err
-			}
-			g.Spawn(func(t *asyncio.Task) error { return handle(t, conn) })
-		}
-	})
+	// Serve runs handle in a task per connection, all in one task group
+	// (giambio's pool), and closes each connection after its handler. It
+	// also keeps accepting after EMFILE ("too many open files") and the
+	// like, pausing a little: a burst of clients must not stop the server.
+	return asyncio.Serve(t, l, handle)
 }
 
-// handle serves one client. Its errors are logged, not returned: one bad
-// connection must not stop the server.
-func handle(t *asyncio.Task, conn *asyncio.Conn) error {
-	defer conn.Close()
+// handle serves one client. Its errors are logged: one bad connection
+// must not stop the server.
+func handle(t *asyncio.Task, conn *asyncio.Conn) {
 	peer := conn.RemoteAddr().String()
 	slog.Info("client connected", "peer", peer)
 	if _, err := conn.Write(t, []byte("Welcome to the corio echo server!\n")); err != nil {
-		return logged(peer, err)
+		logged(peer, err)
+		return
 	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := conn.Read(t, buf)
 		if err == io.EOF {
 			slog.Info("client disconnected", "peer", peer)
-			return nil
+			return
 		}
 		if err != nil {
-			return logged(peer, err)
+			logged(peer, err)
+			return
 		}
 		if _, err := conn.Write(t, buf[:n]); err != nil {
-			return logged(peer, err)
+			logged(peer, err)
+			return
 		}
 	}
 }
 
-func logged(peer string, err error) error {
+func logged(peer string, err error) {
 	if asyncio.IsCancellation(err) {
-		return err // shutting down: let the group see it
+		slog.Info("client disconnected: server stopping", "peer", peer)
+		return
 	}
 	slog.Warn("client error", "peer", peer, "err", fmt.Sprint(err))
-	return nil
 }

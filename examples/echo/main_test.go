@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/corio-go/corio/examples/internal/servertest"
+	"golang.org/x/sys/unix"
 )
 
 func startServer(t *testing.T, backend string) string {
@@ -120,5 +121,33 @@ func TestCommandSIGINT(t *testing.T) {
 		}
 		t.Cleanup(func() { idle.Close() })
 		p.WaitLog("client connected peer=" + idle.LocalAddr().String())
+	})
+}
+
+// TestCommandOutOfFiles limits the command to 32 open files and connects
+// more clients than that: accept fails with EMFILE meanwhile, and the
+// server must pause and go on, not exit.
+func TestCommandOutOfFiles(t *testing.T) {
+	servertest.Command(t, nil, func(t *testing.T, p *servertest.Process) {
+		lim := unix.Rlimit{Cur: 32, Max: 32}
+		if err := unix.Prlimit(p.Pid(), unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+			t.Skipf("prlimit: %v", err)
+		}
+		var conns []net.Conn
+		for range 50 {
+			c, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
+			if err != nil {
+				break
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := strings.Count(p.Log(), "client connected"); n >= len(conns) {
+			t.Fatalf("%d of %d clients served: the limit did not apply", n, len(conns))
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		talk(t, p.Addr) // served again once files are free
 	})
 }

@@ -286,3 +286,6 @@ func Output(stdin string, name string, args ...string) ([]byte, error) {
 	}
 	return out, err
 }
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
