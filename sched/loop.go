@@ -531,7 +531,8 @@ func (l *Loop) teardown() {
 	l.postMu.Unlock()
 }
 
-// taskRing is the run queue: a growable ring buffer of tasks.
+// taskRing is the run queue: a growable ring buffer of tasks. Its length
+// is a power of two, so an index wraps with a mask, not a division.
 type taskRing struct {
 	buf  []*Task
 	head int
@@ -544,19 +545,19 @@ func (q *taskRing) push(t *Task) {
 	if q.n == len(q.buf) {
 		nb := make([]*Task, max(16, 2*len(q.buf)))
 		for i := 0; i < q.n; i++ {
-			nb[i] = q.buf[(q.head+i)%len(q.buf)]
+			nb[i] = q.buf[(q.head+i)&(len(q.buf)-1)]
 		}
 		q.buf = nb
 		q.head = 0
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = t
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = t
 	q.n++
 }
 
 func (q *taskRing) pop() *Task {
 	t := q.buf[q.head]
 	q.buf[q.head] = nil
-	q.head = (q.head + 1) % len(q.buf)
+	q.head = (q.head + 1) & (len(q.buf) - 1)
 	q.n--
 	return t
 }
