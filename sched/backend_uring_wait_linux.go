@@ -11,10 +11,35 @@ import (
 )
 
 // rawWaitMax bounds the part of a loop's wait that the Go scheduler does
-// not see (see submitAndWait). While the loop waits this way it keeps its P,
-// so with GOMAXPROCS=1 other goroutines of the program run up to this much
-// later than they would otherwise.
+// not see.
+//
+// A blocking wait made as a normal syscall costs more than the wait: if it
+// lasts longer than one sysmon tick (20 µs and up), sysmon retakes the P and
+// hands it to a spinning M, which finds nothing to do and sleeps again, and
+// every retake keeps sysmon at its shortest tick; the exit then takes the P
+// back. Measured on the echo bench at 1000 connections: sysmon's nanosleeps
+// and the futex wake-ups were 5% of the server's CPU, and it made three
+// times the context switches of the C server. Under load a loop's waits are
+// short, so the io_uring backend begins them as raw enters bounded by
+// rawWaitMax: the P stays with the loop and sysmon backs off. Only a wait
+// that outlasts the bound continues as a normal syscall, which lets the
+// scheduler run other goroutines: with GOMAXPROCS=1 they run up to this much
+// later than they would otherwise. (The same start on the epoll backend, a
+// raw ppoll on the epoll fd between two epoll_waits, measured no better.)
 const rawWaitMax = 500 * time.Microsecond
+
+// rawWaitOK reports whether the loop may hold its P through a raw wait.
+// Not while a task waits for a goroutine (WaitExternal: ToThread, Recv):
+// that goroutine may need this very P to finish.
+func (l *Loop) rawWaitOK() bool { return l.workers == 0 }
+
+// rawWaitBound is the raw part of a wait of timeout (< 0: no limit).
+func rawWaitBound(timeout time.Duration) time.Duration {
+	if timeout >= 0 && timeout < rawWaitMax {
+		return timeout
+	}
+	return rawWaitMax
+}
 
 // io_uring_enter flags and struct io_uring_getevents_arg, for the one enter
 // the binding does not offer: a bounded wait without the scheduler hand-off.
@@ -31,23 +56,10 @@ type getEventsArg struct {
 }
 
 // submitAndWait submits the queued SQEs and waits until a completion is
-// ready or timeout (< 0: none) passes.
-//
-// A blocking enter made as a normal syscall costs more than the enter: if it
-// lasts longer than one sysmon tick (20 µs and up) sysmon retakes the P and
-// hands it to a spinning M, which finds nothing to do and sleeps again, and
-// every retake keeps sysmon at its shortest tick; the exit then takes the P
-// back. Measured on the echo bench at 1000 connections: sysmon's nanosleeps
-// and the futex wake-ups were 5% of the server's CPU, three times the
-// context switches of the C server. Under load the loop's waits are short,
-// so they are made as raw syscalls first, bounded by rawWaitMax: the P stays
-// with the loop and sysmon backs off. Only a wait that outlasts that bound
-// continues as a normal syscall, which lets the scheduler run other
-// goroutines. While a task waits for a goroutine (WaitExternal: ToThread,
-// Recv) that goroutine may need this very P, so the loop never holds it
-// then.
+// ready or timeout (< 0: none) passes, starting with a raw wait (see
+// rawWaitMax).
 func (b *uringBackend) submitAndWait(timeout time.Duration) error {
-	if b.l.workers > 0 {
+	if !b.l.rawWaitOK() {
 		_, err := b.r.SubmitAndWait(1, timeout)
 		return err
 	}
@@ -60,10 +72,7 @@ func (b *uringBackend) submitAndWait(timeout time.Duration) error {
 	if b.r.CQReady() > 0 {
 		return nil
 	}
-	d := rawWaitMax
-	if timeout >= 0 && timeout < d {
-		d = timeout
-	}
+	d := rawWaitBound(timeout)
 	b.l.stats.Enters++
 	b.l.stats.Syscalls++
 	// The arg block and timespec live in the backend, on the heap; the
