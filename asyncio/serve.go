@@ -2,6 +2,7 @@ package asyncio
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"syscall"
 	"time"
@@ -12,7 +13,8 @@ import (
 // connection when handle returns (trio's serve_listeners). A connection's
 // failure is handle's business: Serve keeps serving. Accept errors that a
 // busy server can recover from (out of file descriptors or memory) are
-// retried with a growing pause of up to a second, as net/http does. Serve
+// retried with a growing pause of up to a second, and logged through
+// log/slog's default logger, as net/http does. Serve
 // returns, after every connection task has finished, the cancellation error
 // when t was cancelled, nil when l was closed, or the accept error it could
 // not recover from.
@@ -26,6 +28,9 @@ func Serve(t *Task, l *Listener, handle func(t *Task, c *Conn)) error {
 					return err
 				}
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				// Said out loud, as net/http does: an operator must
+				// see that the descriptor limit was hit.
+				slog.Warn("asyncio: accept error; retrying", "addr", l.Addr().String(), "err", err.Error(), "pause", pause)
 				if err := t.Sleep(pause); err != nil {
 					return err
 				}

@@ -86,23 +86,10 @@ func (s *server) serve(t *asyncio.Task, addr string, ready func(string)) error {
 	if ready != nil {
 		ready(l.Addr().String())
 	}
-	return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-		for {
-			conn, err := l.Accept(t)
-			if err != nil {
-				if asyncio.IsCancellation(err) || errors.Is(err, net.ErrClosed) {
-					return err
-				}
-				// EMFILE and friends: wait a little, the load may pass.
-				slog.Warn("accept failed", "err", err)
-				if err := t.Sleep(50 * time.Millisecond); err != nil {
-					return err
-				}
-				continue
-			}
-			g.Spawn(func(t *asyncio.Task) error { return s.handle(t, g, conn) })
-		}
-	})
+	// Serve runs a task per connection in one task group, closes each
+	// connection after its handler, and keeps accepting (after a pause)
+	// when the process runs out of file descriptors.
+	return asyncio.Serve(t, l, s.handle)
 }
 
 // connection is one client's state; its buffers are reused for every
@@ -114,27 +101,30 @@ type connection struct {
 	last time.Time // last time the client made progress (for -idle)
 }
 
-// handle serves one connection. Its errors are logged, not returned: one
-// bad client must not stop the server.
-func (s *server) handle(t *asyncio.Task, g *asyncio.TaskGroup, conn *asyncio.Conn) error {
-	defer conn.Close()
+// handle serves one connection. Its errors are logged: one bad client
+// must not stop the server.
+func (s *server) handle(t *asyncio.Task, conn *asyncio.Conn) {
 	c := &connection{conn: conn, in: make([]byte, maxHead), out: make([]byte, 0, 4096), last: t.Now()}
+	var err error
 	if s.idle > 0 {
 		// A watchdog task, not a timeout around every read: a cancel
 		// scope per read would be an allocation per request.
-		wd := g.Spawn(func(t *asyncio.Task) error { return s.watch(t, c) })
-		defer wd.Cancel()
+		err = asyncio.Group(t, func(g *asyncio.TaskGroup) error {
+			wd := g.Spawn(func(t *asyncio.Task) error { return s.watch(t, c) })
+			defer wd.Cancel()
+			return s.serveConn(t, c)
+		})
+	} else {
+		err = s.serveConn(t, c)
 	}
-	err := s.serveConn(t, c)
 	switch {
 	case err == nil:
 		slog.Debug("connection closed", "peer", conn.RemoteAddr().String())
 	case asyncio.IsCancellation(err):
-		return err // shutting down: let the group see it
+		// shutting down
 	default:
 		slog.Debug("connection ended", "peer", conn.RemoteAddr().String(), "err", err.Error())
 	}
-	return nil
 }
 
 // watch closes the connection once it has been idle for s.idle; the

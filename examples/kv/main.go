@@ -32,7 +32,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"time"
@@ -84,20 +83,12 @@ func (s *server) serve(t *asyncio.Task, addr string, ready func(string)) error {
 	}
 	return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
 		g.Spawn(s.sweeper)
-		for {
-			conn, err := l.Accept(t)
-			if err != nil {
-				if asyncio.IsCancellation(err) || errors.Is(err, net.ErrClosed) {
-					return err
-				}
-				slog.Warn("accept failed", "err", err)
-				if err := t.Sleep(50 * time.Millisecond); err != nil {
-					return err
-				}
-				continue
-			}
-			g.Spawn(func(t *asyncio.Task) error { return s.handle(t, conn) })
-		}
+		// Serve runs a task per connection, closes each connection after
+		// its handler, and keeps accepting (after a pause) when the
+		// process runs out of file descriptors.
+		err := asyncio.Serve(t, l, s.handle)
+		g.Cancel() // the sweeper too
+		return err
 	})
 }
 
@@ -111,9 +102,9 @@ func (s *server) sweeper(t *asyncio.Task) error {
 	}
 }
 
-// handle serves one connection; its errors are logged, not returned.
-func (s *server) handle(t *asyncio.Task, conn *asyncio.Conn) error {
-	defer conn.Close()
+// handle serves one connection; its errors are logged: one bad client
+// must not stop the server.
+func (s *server) handle(t *asyncio.Task, conn *asyncio.Conn) {
 	peer := conn.RemoteAddr().String()
 	slog.Debug("client connected", "peer", peer)
 	err := s.serveConn(t, conn)
@@ -122,13 +113,12 @@ func (s *server) handle(t *asyncio.Task, conn *asyncio.Conn) error {
 	case err == nil:
 		slog.Debug("client disconnected", "peer", peer)
 	case asyncio.IsCancellation(err):
-		return err // shutting down: let the group see it
+		// shutting down
 	case errors.As(err, &perr):
 		slog.Warn("protocol error, closing the connection", "peer", peer, "err", err.Error())
 	default:
 		slog.Debug("connection ended", "peer", peer, "err", err.Error())
 	}
-	return nil
 }
 
 // serveConn reads commands and runs them, pipelined: every complete
