@@ -1,9 +1,12 @@
 package asyncio_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +67,16 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip(err)
 	}
-	conform(t, func(_ *testing.T, task *asyncio.Task) error {
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	conform(t, func(t *testing.T, task *asyncio.Task) error {
+		logged.Reset()
+		defer func() {
+			if !strings.Contains(logged.String(), "too many open files") {
+				t.Errorf("the retried accept error was not logged; log:\n%s", logged.String())
+			}
+		}()
 		l, err := asyncio.Listen(task, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
