@@ -38,8 +38,6 @@ type uringBackend struct {
 	r     *uring.Ring
 	cqes  []uring.CQE
 	early []*Op // completions reaped while making room in a full SQ
-	arg   getEventsArg
-	ts    unix.Timespec
 }
 
 func newUringBackend(l *Loop, entries uint32) (Backend, error) {
@@ -211,7 +209,7 @@ func (b *uringBackend) Wait(dst []*Op, timeout time.Duration) ([]*Op, error) {
 	if timeout == 0 {
 		_, err = b.r.Submit()
 	} else {
-		err = b.submitAndWait(timeout)
+		_, err = b.r.SubmitAndWait(1, timeout)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("io_uring_enter: %w", err)

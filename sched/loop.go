@@ -102,7 +102,6 @@ type Loop struct {
 	spare      []*Task
 	nposted    atomic.Int32
 	external   int  // goroutines that may post a task
-	workers    int  // of those, goroutines doing work for a task (WaitExternal)
 	cancelRoot bool // posted by the context watcher; guarded by postMu
 	wakerGone  bool // the waker is closed; guarded by postMu
 

@@ -407,7 +407,6 @@ func (s *Scope) unlinkTask(t *Task) {
 func (t *Task) WaitExternal(reason string, start func(wake func()), cancel func()) error {
 	l := t.loop
 	l.external++
-	l.workers++
 	t.extCancel = cancel
 	start(func() { l.post(t) })
 	if ce := t.cancelled(); ce != nil && t.extCancel != nil {
@@ -416,7 +415,6 @@ func (t *Task) WaitExternal(reason string, start func(wake func()), cancel func(
 	}
 	t.suspend(waitExternal, reason)
 	l.external--
-	l.workers--
 	if t.extCancel == nil && cancel != nil {
 		return t.Cancellation()
 	}

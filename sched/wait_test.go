@@ -8,8 +8,8 @@ import (
 
 // TestIdleLoopLetsGoroutinesRun: with one P, a loop waiting for a timer
 // must not starve the program's other goroutines, nor the garbage
-// collector's stop-the-world (the io_uring backend makes the start of its
-// waits without the scheduler's hand-off).
+// collector's stop-the-world. (A wait made as a raw syscall, which keeps the
+// P, would: this pins that it does not, whatever the backend's wait path.)
 func TestIdleLoopLetsGoroutinesRun(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	eachBackend(t, func(t *testing.T, task *Task) error {
