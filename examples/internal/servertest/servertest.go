@@ -147,10 +147,8 @@ type Process struct {
 // executable.
 func Build(t testing.TB) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = Tool(t, "go")
-	}
+	// go test puts its own GOROOT/bin first in the test's PATH.
+	goTool := Tool(t, "go")
 	wd, _ := os.Getwd()
 	exe := filepath.Join(t.TempDir(), filepath.Base(wd))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
