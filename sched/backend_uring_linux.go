@@ -92,9 +92,9 @@ func (b *uringBackend) sqe() *uring.SQE {
 		if s := b.r.GetSQE(); s != nil {
 			return s
 		}
-		b.l.stats.Enters++
-		b.l.stats.Syscalls++
+		e := b.r.Enters()
 		b.r.Submit()
+		b.countEnters(e)
 		b.early = b.reap(b.early)
 	}
 }
@@ -179,9 +179,18 @@ func (b *uringBackend) CloseFD(fd *FD) {
 	if fd.ops == nil {
 		return
 	}
-	b.l.stats.Enters++
-	b.l.stats.Syscalls++
+	e := b.r.Enters()
 	b.r.Submit()
+	b.countEnters(e)
+}
+
+// countEnters adds to the loop's stats the io_uring_enter calls the ring
+// made since its Enters read since: a Submit may make none, a
+// SubmitAndWait several.
+func (b *uringBackend) countEnters(since uint64) {
+	d := b.r.Enters() - since
+	b.l.stats.Enters += d
+	b.l.stats.Syscalls += d
 }
 
 func (b *uringBackend) Cancel(op *Op) {
@@ -203,14 +212,14 @@ func (b *uringBackend) Wait(dst []*Op, timeout time.Duration) ([]*Op, error) {
 		// is not counted: a non-blocking pass needs no wake-up.)
 		return dst, nil
 	}
-	b.l.stats.Enters++
-	b.l.stats.Syscalls++
+	e := b.r.Enters()
 	var err error
 	if timeout == 0 {
 		_, err = b.r.Submit()
 	} else {
 		_, err = b.r.SubmitAndWait(1, timeout)
 	}
+	b.countEnters(e)
 	if err != nil {
 		return dst, fmt.Errorf("io_uring_enter: %w", err)
 	}

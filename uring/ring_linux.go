@@ -206,6 +206,7 @@ type Ring struct {
 	sqeTail    uint32 // next SQE to hand out (local; published on submit)
 	sqHeadSeen uint32 // the kernel's SQ head when last loaded
 	splitMiss  uint8  // combined waits left before the next optimistic submit (SubmitAndWait)
+	enters     uint64 // io_uring_enter calls made (Enters)
 
 	cqHead     *uint32
 	cqTail     *uint32
@@ -529,11 +530,18 @@ func (r *Ring) Submit() (int, error) {
 	return r.enterNoWait(n, flags)
 }
 
+// Enters returns how many io_uring_enter calls the ring has made: Submit
+// and SubmitAndWait make zero, one or several (a signal's retry, an
+// optimistic submit followed by a wait), so callers that count syscalls
+// read this instead of counting their own calls.
+func (r *Ring) Enters() uint64 { return r.enters }
+
 // enterNoWait is an io_uring_enter that never blocks (min_complete 0).
 func (r *Ring) enterNoWait(n, flags uint32) (int, error) {
 	for {
 		// Raw syscall: this enter never blocks, so the scheduler
 		// hand-off of a normal syscall would only add cost.
+		r.enters++
 		ret, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(n), 0,
 			uintptr(flags|r.enterFlags), 0, 0)
 		switch e {
@@ -637,6 +645,7 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 	for {
 		// Normal syscall: this enter may block, and the Go scheduler must
 		// be able to hand our P to other goroutines meanwhile.
+		r.enters++
 		ret, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(n), uintptr(waitNr),
 			uintptr(flags), uintptr(argp), argsz)
 		switch e {

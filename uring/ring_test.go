@@ -736,3 +736,38 @@ func benchNop(b *testing.B, batch int) {
 func BenchmarkNop1(b *testing.B)   { benchNop(b, 1) }
 func BenchmarkNop32(b *testing.B)  { benchNop(b, 32) }
 func BenchmarkNop256(b *testing.B) { benchNop(b, 256) }
+
+// TestEntersCountsEverySyscall: SubmitAndWait may make more than one
+// io_uring_enter (an optimistic submit of a large batch, then the wait),
+// and Enters must count each, so that callers' syscall counts are honest.
+func TestEntersCountsEverySyscall(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 64})
+	if r.Features()&FeatExtArg == 0 {
+		t.Skip("kernel lacks EXT_ARG")
+	}
+	// A batch of SplitSubmit SQEs: SplitSubmit-1 NOPs complete during the
+	// submit, the timeout only 5 ms later, so waiting for all of them
+	// takes a second enter.
+	ts := &unix.Timespec{Nsec: int64(5 * time.Millisecond)}
+	for i := range SplitSubmit - 1 {
+		sqe := r.GetSQE()
+		sqe.PrepNop()
+		sqe.SetUserData(uint64(i))
+	}
+	sqe := r.GetSQE()
+	sqe.PrepTimeout(ts, 0, 0)
+	sqe.SetUserData(1000)
+	before := r.Enters()
+	if _, err := r.SubmitAndWait(SplitSubmit, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.CQReady(); got != SplitSubmit {
+		t.Fatalf("%d completions ready, want %d", got, SplitSubmit)
+	}
+	// Two enters: the submit, then the wait (a signal during the wait
+	// would add a retry, hence no upper bound).
+	if d := r.Enters() - before; d < 2 {
+		t.Fatalf("Enters counted %d io_uring_enter calls, want at least 2 (submit, then wait)", d)
+	}
+	runtime.KeepAlive(ts)
+}
