@@ -651,15 +651,17 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 		switch e {
 		case 0:
 			submitted += int(ret)
-			if ret == 0 || uint32(ret) != n || r.CQReady() >= waitNr {
-				// Either nothing was submitted, so the zero is the wait's
-				// own success, or the kernel stopped submitting early
-				// (and skipped the wait), or the wait is over.
+			if r.CQReady() >= waitNr || (n > 0 && uint32(ret) != n) {
+				// The wait is over, or the kernel stopped submitting
+				// early (and then skipped the wait).
 				return submitted, nil
 			}
-			// The kernel submitted and then waited, but a submit count
-			// hides the wait's outcome: EINTR and ETIME are dropped. Wait
-			// again for the rest, submitting nothing.
+			// Either the kernel submitted and then waited, and a submit
+			// count hides the wait's outcome (EINTR and ETIME are
+			// dropped), or a pure wait returned success with fewer
+			// completions than asked for (seen once under heavy load on
+			// 6.18, DEFER_TASKRUN). Wait again for the rest, submitting
+			// nothing, with what is left of the timeout.
 			n = 0
 		case unix.ETIME:
 			return submitted, nil
