@@ -380,9 +380,10 @@ func (c *chunkedBody) skip(buf []byte) (n int, done bool, status int) {
 				c.state = chunkDataEnd
 			}
 		case chunkDataEnd:
+			// CRLF only: RFC 9112 tolerates a bare LF in the head, not in
+			// chunk framing, where a front end that reads the framing
+			// differently is how requests are smuggled.
 			switch {
-			case buf[n] == '\n':
-				n++
 			case buf[n] != '\r':
 				return n, false, statusBadRequest
 			case n+1 == len(buf):
@@ -395,6 +396,9 @@ func (c *chunkedBody) skip(buf []byte) (n int, done bool, status int) {
 			c.state = chunkSizeLine
 		case chunkSizeLine, chunkTrailer:
 			line, next, st := nextLine(buf, n)
+			if st == lineOK && (next-n < 2 || buf[next-2] != '\r') {
+				st = lineBad // a bare LF in chunk framing: see chunkDataEnd
+			}
 			switch {
 			case st == lineBad:
 				return n, false, statusBadRequest

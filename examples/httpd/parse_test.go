@@ -254,7 +254,13 @@ func TestChunkedBody(t *testing.T) {
 	}{
 		{"one chunk", "5\r\nhello\r\n0\r\n\r\nGET", 15, 0},
 		{"two chunks, ext, trailer", "3;a=b\r\nabc\r\nA \t; x\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n", 47, 0},
-		{"bare LF", "2\nhi\n0\n\n", 8, 0},
+		// Chunk framing takes CRLF only (RFC 9112 §7.1): a bare LF is
+		// a smuggling shape.
+		{"bare LF everywhere", "2\nhi\n0\n\n", 0, 400},
+		{"bare LF after size", "2\nhi\r\n0\r\n\r\n", 0, 400},
+		{"bare LF after data", "2\r\nhi\n0\r\n\r\n", 0, 400},
+		{"bare LF in trailer", "0\r\nX: 1\n\r\n", 0, 400},
+		{"bare LF ending trailer", "0\r\n\n", 0, 400},
 		{"upper hex", "1F\r\n" + strings.Repeat("x", 31) + "\r\n0\r\n\r\n", 42, 0},
 		{"incomplete", "5\r\nhel", 0, 0},
 		{"no size", "\r\nhello\r\n", 0, 400},
