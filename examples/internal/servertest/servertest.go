@@ -139,7 +139,11 @@ type Process struct {
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	log  bytes.Buffer
-	done chan error
+	done chan error // the exit status, once
+	// exited is closed once the process has been waited for; the cleanup
+	// uses it rather than cmd.ProcessState, which Wait writes on another
+	// goroutine.
+	exited chan struct{}
 }
 
 // Build compiles the main package in the current directory (the test's
@@ -167,7 +171,7 @@ var addrRE = regexp.MustCompile(` addr=(\S+)`)
 // ends if Stop was not called.
 func Main(t testing.TB, exe string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, done: make(chan error, 1)}
+	p := &Process{t: t, done: make(chan error, 1), exited: make(chan struct{})}
 	p.cmd = exec.Command(exe, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -192,14 +196,17 @@ func Main(t testing.TB, exe string, args ...string) *Process {
 			}
 			if err != nil {
 				p.done <- p.cmd.Wait()
+				close(p.exited)
 				return
 			}
 		}
 	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			p.cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
 	select {
