@@ -110,6 +110,24 @@ func stageTools(rep *report, tmp string, serverCPU, clientCPU int) {
 	stageRedis(rep, tmp, root, serverCPU, clientCPU)
 }
 
+// exampleTargets builds examples/<name> and returns one target per corio
+// backend, named "corio <name> (<backend>)"; a failed build is noted under
+// stage and gives none.
+func exampleTargets(rep *report, tmp, root, name, stage string) []toolTarget {
+	exe, err := goBuild(tmp, root, "./examples/"+name)
+	if err != nil {
+		rep.note(stage + ": examples/" + name + " skipped: " + err.Error())
+		return nil
+	}
+	var targets []toolTarget
+	for _, b := range corioBackends() {
+		targets = append(targets, toolTarget{name: "corio " + name + " (" + b + ")", argv: func(addr string) []string {
+			return []string{exe, "-backend", b, "-addr", addr}
+		}})
+	}
+	return targets
+}
+
 func stageWrk(rep *report, tmp, root string, serverCPU, clientCPU int) {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -117,16 +135,7 @@ func stageWrk(rep *report, tmp, root string, serverCPU, clientCPU int) {
 		return
 	}
 	progress("building examples/httpd and the fasthttp hello world ...")
-	var targets []toolTarget
-	if httpd, err := goBuild(tmp, root, "./examples/httpd"); err != nil {
-		rep.note("wrk: examples/httpd skipped: " + err.Error())
-	} else {
-		for _, b := range corioBackends() {
-			targets = append(targets, toolTarget{name: "corio httpd (" + b + ")", argv: func(addr string) []string {
-				return []string{httpd, "-backend", b, "-addr", addr}
-			}})
-		}
-	}
+	targets := exampleTargets(rep, tmp, root, "httpd", "wrk")
 	targets = append(targets, toolTarget{name: "net/http", kind: "nethttp"})
 	// fasthttp is its own module (bench/fasthttp), fetched from the module
 	// proxy when it is built, so that corio does not depend on it.
@@ -167,16 +176,7 @@ func stageRedis(rep *report, tmp, root string, serverCPU, clientCPU int) {
 		rep.note("redis stage skipped: redis-benchmark not installed (apt-get install redis-tools)")
 		return
 	}
-	var targets []toolTarget
-	if kv, err := goBuild(tmp, root, "./examples/kv"); err != nil {
-		rep.note("redis: examples/kv skipped: " + err.Error())
-	} else {
-		for _, b := range corioBackends() {
-			targets = append(targets, toolTarget{name: "corio kv (" + b + ")", argv: func(addr string) []string {
-				return []string{kv, "-backend", b, "-addr", addr}
-			}})
-		}
-	}
+	targets := exampleTargets(rep, tmp, root, "kv", "redis")
 	if rs, err := exec.LookPath("redis-server"); err == nil {
 		targets = append(targets, toolTarget{name: "redis-server", argv: func(addr string) []string {
 			_, port, _ := net.SplitHostPort(addr)
