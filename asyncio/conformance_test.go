@@ -39,9 +39,9 @@ func testBackends(t testing.TB) []string {
 	return names
 }
 
-// conform runs fn as a root task on every available backend, checking that
-// no fd and no goroutine leaked.
-func conform(t *testing.T, fn func(t *testing.T, task *asyncio.Task) error) {
+// conform runs fn as a root task on every available backend (with opts),
+// checking that no fd and no goroutine leaked.
+func conform(t *testing.T, fn func(t *testing.T, task *asyncio.Task) error, opts ...asyncio.Option) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
 			fds := openFDs(t)
@@ -50,7 +50,7 @@ func conform(t *testing.T, fn func(t *testing.T, task *asyncio.Task) error) {
 					return fmt.Errorf("backend %s, want %s", got, b)
 				}
 				return fn(t, task)
-			}, asyncio.WithBackend(b))
+			}, append([]asyncio.Option{asyncio.WithBackend(b)}, opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

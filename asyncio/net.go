@@ -247,30 +247,49 @@ func (c *Conn) Read(t *Task, p []byte) (int, error) {
 
 // Write writes all of p (giambio's send_all) unless an error stops it, and
 // returns how many bytes were written.
+//
+// Like write(2) on a blocking socket, Write returns once the bytes are on
+// their way, not once the peer has them. On io_uring it may return before
+// the kernel has them, too: a write of up to 16 KiB is copied into a send
+// buffer the loop owns and submitted with the next batch, so that the task
+// goes on (to its next read, say) without waiting a loop turn for the send
+// to complete. The bytes go out in order, and Close and CloseWrite send them
+// before the connection ends. A send that fails after Write returned (the
+// peer reset the connection) is reported by the next Write or Flush, as TCP
+// reports a reset at the next write. Cancellation returns an error
+// satisfying context.Canceled (or DeadlineExceeded) with the count of the
+// bytes that were written and will be delivered.
 func (c *Conn) Write(t *Task, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		op := t.Op(sched.OpSend, c.fd)
-		op.Buf = p[n:]
-		res, err := t.Do(op)
-		if err != nil {
-			return n, c.opError("write", err)
-		}
-		if res < 0 {
-			return n, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
-		}
-		n += int(res)
+	n, res, err := t.Send(c.fd, p)
+	if err != nil {
+		return n, c.opError("write", err)
+	}
+	if res < 0 {
+		return n, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
 	}
 	return n, nil
 }
 
-// CloseWrite shuts down the writing side (the peer reads io.EOF).
-func (c *Conn) CloseWrite() error {
-	if c.fd.Closed() {
-		return c.opError("close", net.ErrClosed)
+// Flush waits until every byte written to c has been handed to the kernel,
+// and returns the error of a send that failed after its Write returned, if
+// any. Writes need no Flush to be delivered; use it to learn of a failure
+// before going on, or to wait for a slow peer.
+func (c *Conn) Flush(t *Task) error {
+	res, err := t.Flush(c.fd)
+	if err != nil {
+		return c.opError("write", err)
 	}
-	if err := unix.Shutdown(c.fd.Sysfd, unix.SHUT_WR); err != nil {
-		return c.opError("close", os.NewSyscallError("shutdown", err))
+	if res < 0 {
+		return c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
+	}
+	return nil
+}
+
+// CloseWrite shuts down the writing side (the peer reads io.EOF after
+// everything written before).
+func (c *Conn) CloseWrite() error {
+	if err := c.fd.ShutdownWrite(); err != nil {
+		return c.opError("close", err)
 	}
 	return nil
 }

@@ -30,6 +30,15 @@ func WithBackend(name string) Option {
 	return func(c *sched.Config) { c.Backend = name }
 }
 
+// WithSyncWrites makes every Conn.Write wait until the kernel has taken
+// its bytes, as on the epoll backend, instead of returning once they are
+// queued in the loop's send buffer (io_uring's default; see Conn.Write).
+// A failed send is then reported by the Write that made it, at the cost of
+// one more loop turn per write.
+func WithSyncWrites() Option {
+	return func(c *sched.Config) { c.NoWriteBehind = true }
+}
+
 // WithContext makes Run cancel the main task when ctx is done (for example
 // on SIGINT, with signal.NotifyContext), and makes ctx's values visible
 // through Task.Value.

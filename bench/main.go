@@ -31,6 +31,7 @@ var (
 	flagServers = flag.String("servers", "", "comma-separated subset of servers to run (default: all that can run here)")
 	flagStages  = flag.Bool("stages", true, "run the syscall, idle-memory, wrk and redis-benchmark stages after the matrix (full mode)")
 	flagReadme  = flag.Bool("readme", false, "also replace the results block of bench/README.md with this run's")
+	flagShapes  = flag.String("shapes", "64x1,64x16,4096x1", "message shapes of the matrix: SIZExDEPTH (bytes x messages in flight per connection), comma-separated")
 )
 
 func main() {
@@ -52,10 +53,25 @@ type config struct {
 	serverCPU, clientCPU int
 }
 
-// The matrix's message shapes: 64 B with 1 and 16 in flight, 4 KiB with 1.
-var shapes = []struct{ size, depth int }{{64, 1}, {64, 16}, {4096, 1}}
+// shape is a message size and how many messages each connection keeps in
+// flight.
+type shape struct{ size, depth int }
 
-func matrix(quick bool, conns []int) config {
+func parseShapes(s string) ([]shape, error) {
+	var out []shape
+	for _, f := range strings.Split(s, ",") {
+		sz, d, ok := strings.Cut(strings.TrimSpace(f), "x")
+		size, err1 := strconv.Atoi(sz)
+		depth, err2 := strconv.Atoi(d)
+		if !ok || err1 != nil || err2 != nil || size < 1 || depth < 1 {
+			return nil, fmt.Errorf("-shapes: bad shape %q (want SIZExDEPTH, e.g. 64x16)", f)
+		}
+		out = append(out, shape{size, depth})
+	}
+	return out, nil
+}
+
+func matrix(quick bool, conns []int, shapes []shape) config {
 	cfg := config{serverCPU: 0, clientCPU: 1}
 	if runtime.NumCPU() < 2 {
 		cfg.serverCPU, cfg.clientCPU = -1, -1
@@ -91,7 +107,11 @@ func bench() error {
 	if err != nil {
 		return err
 	}
-	cfg := matrix(*flagQuick, conns)
+	shapes, err := parseShapes(*flagShapes)
+	if err != nil {
+		return err
+	}
+	cfg := matrix(*flagQuick, conns, shapes)
 	rep := newReport(cfg)
 	if cfg.clientCPU < 0 {
 		rep.note("only one CPU: server and client share it, nothing is pinned")

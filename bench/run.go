@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/corio-go/corio/asyncio"
@@ -49,6 +50,9 @@ func runOne(kind, cbin string, serverCPU int, pt loadSpec) (measurement, error) 
 	stderr := s.stop()
 	if err != nil {
 		return measurement{}, err
+	}
+	if os.Getenv("CORIO_BENCH_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "[%s msgs=%d] %s\n", kind, m.load.all, strings.TrimSpace(stderr))
 	}
 	if sys, ok := corioSyscalls(stderr); ok && m.load.all > 0 {
 		m.sysPerMsg = float64(sys) / float64(m.load.all)

@@ -46,8 +46,8 @@ func serveCorio(ctx context.Context, backend, addr string) error {
 		defer func() {
 			// The loop's counters, for syscalls per message.
 			st := t.Loop().Stats()
-			fmt.Fprintf(os.Stderr, "corio-stats syscalls=%d submitted=%d enters=%d iterations=%d\n",
-				st.Syscalls, st.Submitted, st.Enters, st.Iterations)
+			fmt.Fprintf(os.Stderr, "corio-stats syscalls=%d submitted=%d enters=%d iterations=%d resumes=%d completions=%d\n",
+				st.Syscalls, st.Submitted, st.Enters, st.Iterations, st.Resumes, st.Completions)
 		}()
 		return asyncio.Serve(t, l, func(t *asyncio.Task, c *asyncio.Conn) {
 			buf := make([]byte, bufSize)

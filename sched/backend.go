@@ -35,6 +35,11 @@ type Backend interface {
 	// dst. Stale completions are dropped.
 	Wait(dst []*Op, timeout time.Duration) ([]*Op, error)
 
+	// AsyncSends reports whether a send completes only through Wait (a
+	// completion backend), which makes write-behind sends worthwhile (see
+	// Task.Send). A backend that tries sends inline returns false.
+	AsyncSends() bool
+
 	// NativeTimers reports whether OpTimeout runs as a kernel timer. When
 	// false the loop keeps sleeps in its own timer heap.
 	NativeTimers() bool

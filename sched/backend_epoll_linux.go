@@ -83,6 +83,7 @@ func newEpollBackend(l *Loop) (Backend, error) {
 
 func (b *epollBackend) Name() string       { return BackendEpoll }
 func (b *epollBackend) NativeTimers() bool { return false }
+func (b *epollBackend) AsyncSends() bool   { return false }
 
 func (b *epollBackend) Start(op *Op) bool {
 	res := b.try(op)

@@ -74,6 +74,7 @@ func newUringBackend(l *Loop, entries uint32) (Backend, error) {
 
 func (b *uringBackend) Name() string       { return BackendUring }
 func (b *uringBackend) NativeTimers() bool { return true }
+func (b *uringBackend) AsyncSends() bool   { return true }
 func (b *uringBackend) Close() error       { return b.r.Close() }
 
 // armWake polls the waker's eventfd, so that a wake-up from another

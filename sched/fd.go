@@ -2,6 +2,7 @@ package sched
 
 import (
 	"net"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,8 +18,10 @@ type FD struct {
 	Sysfd  int
 	loop   *Loop
 	closed bool
-	ops    *Op      // in-flight operations (intrusive list)
-	pd     pollDesc // epoll backend state
+	wrShut bool       // ShutdownWrite was called
+	ops    *Op        // in-flight operations (intrusive list)
+	sq     *sendQueue // write-behind sends (see Send); nil until the first
+	pd     pollDesc   // epoll backend state
 }
 
 // NewFD wraps sysfd, which the loop now owns.
@@ -63,14 +66,38 @@ func (fd *FD) Close() error {
 	fd.closed = true
 	l := fd.loop
 	for op := fd.ops; op != nil; op = op.fdNext {
-		if op.pending && !op.cancelled {
+		// A write-behind send (no task) is not cancelled: its bytes were
+		// accepted by a Send that returned, and are delivered as the
+		// kernel delivers a closed socket's buffer.
+		if op.pending && !op.cancelled && op.task != nil {
 			op.cancelled = true
 			op.cancelErr = errFDClosed
 			l.backend.Cancel(op)
 		}
 	}
+	if q := fd.sq; q != nil {
+		q.waiters.WakeAll() // they find fd closed
+		if q.pending() {
+			// Bytes are still queued behind the send in flight: the
+			// descriptor stays open until they are sent (sendDone closes
+			// it), or until the loop ends.
+			q.closing = true
+			if fd.ops != nil {
+				l.backend.CloseFD(fd) // submits the cancellations
+			}
+			return nil
+		}
+	}
 	l.backend.CloseFD(fd)
 	return closeFd(fd.Sysfd)
+}
+
+// shutdownWrite shuts down the writing side of socket fd.
+func shutdownWrite(fd int) error {
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		return os.NewSyscallError("shutdown", err)
+	}
+	return nil
 }
 
 // closeFd closes fd once. It never retries on EINTR: Linux releases the

@@ -42,6 +42,9 @@ type Config struct {
 	StallThreshold time.Duration
 	// OnStall receives the watchdog's reports (on another goroutine).
 	OnStall func(task string, running time.Duration)
+	// NoWriteBehind makes Task.Send wait for each send's completion, on
+	// every backend, instead of buffering (see Send).
+	NoWriteBehind bool
 	// Debug records each task's goroutine id when it starts (about 1µs per
 	// spawn), so Dump can print every task's stack. The CORIO_DEBUG=1
 	// environment variable turns it on too.
@@ -110,8 +113,13 @@ type Loop struct {
 	ntasks  int
 	goexit  *Task
 	stopped bool
-	debug   bool
-	stall   *stallWatch
+
+	writeBehind bool     // Send buffers (the backend completes sends asynchronously)
+	sendsLive   int      // write-behind sends in flight
+	sendBufs    [][]byte // pool of write-behind buffers
+	lingerUntil time.Time
+	debug       bool
+	stall       *stallWatch
 
 	fallbackReason error
 }
@@ -195,6 +203,7 @@ func newLoop(cfg Config) (*Loop, error) {
 		w.Close()
 		return nil, err
 	}
+	l.writeBehind = l.backend.AsyncSends() && !cfg.NoWriteBehind
 	l.stall = newStallWatch(cfg)
 	return l, nil
 }
@@ -351,16 +360,28 @@ func (l *Loop) run(main func(*Task) error) error {
 		for n := l.runq.len(); n > 0; n-- {
 			l.resume(l.runq.pop())
 		}
-		if l.root.state == stateDone {
-			break
-		}
 		timeout := time.Duration(-1)
+		if l.root.state == stateDone {
+			if l.sendsLive == 0 {
+				break
+			}
+			// Write-behind bytes are still on their way to the kernel:
+			// give them lingerTimeout (a peer that does not read would
+			// otherwise hold Run forever).
+			now := time.Now() // real time: a FakeClock may stand still
+			if l.lingerUntil.IsZero() {
+				l.lingerUntil = now.Add(lingerTimeout)
+			}
+			if !now.Before(l.lingerUntil) {
+				break
+			}
+			timeout = l.lingerUntil.Sub(now)
+		}
 		if l.runq.len() > 0 {
 			timeout = 0
 		} else if tm := l.timers.peek(); tm != nil {
-			timeout = tm.when.Sub(l.clock.Now())
-			if timeout < 0 {
-				timeout = 0
+			if d := max(tm.when.Sub(l.clock.Now()), 0); timeout < 0 || d < timeout {
+				timeout = d
 			}
 			if l.fake != nil && l.ops.live == 0 && l.external == 0 && l.fake.AutoJump {
 				l.fake.jumpTo(tm.when)
@@ -397,6 +418,10 @@ func (l *Loop) run(main func(*Task) error) error {
 			l.ops.remove(op)
 			if op.FD != nil {
 				op.FD.unlink(op)
+			}
+			if op.task == nil {
+				l.sendDone(op)
+				continue
 			}
 			l.ready(op.task)
 		}
@@ -522,6 +547,14 @@ func (l *Loop) teardown() {
 		l.stall.stop()
 	}
 	l.backend.Close()
+	// Descriptors closed while write-behind bytes were still queued
+	// (FD.Close left them open for sendDone) are closed now.
+	for _, s := range l.ops.slots {
+		if op := s.op; op != nil && op.task == nil && op.FD != nil && op.FD.sq != nil && op.FD.sq.closing {
+			op.FD.sq.closing = false
+			closeFd(op.FD.Sysfd)
+		}
+	}
 	// A goroutine started by a task that was killed above (a ToThread
 	// body, say) may still post; postMu and wakerGone make that a no-op.
 	l.postMu.Lock()

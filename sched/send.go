@@ -1,0 +1,267 @@
+package sched
+
+import (
+	"syscall"
+	"time"
+)
+
+// Write-behind sends.
+//
+// On a completion backend (io_uring) a send that waits for its own
+// completion costs the task two coroutine switches and the loop one extra
+// iteration per message: the task traps, the loop submits, the kernel copies
+// the bytes into the socket at once, and only then does the task resume to
+// write its next reply or post its next read. Send avoids that wait, the way
+// the kernel's socket buffer does for a blocking write(2): it copies p into
+// a per-FD send buffer owned by the loop, submits the send, and returns. The
+// next trap of any task submits it; the loop handles its completion (a short
+// send is continued, an error is kept and reported by the next Send or
+// Flush). One send per FD is in flight at a time, so bytes go out in order;
+// bytes written while one is in flight are appended behind it and go with
+// the next one.
+//
+// A write larger than the buffer, or on a backend that completes sends
+// inline (epoll tries the syscall at once), waits for its own completion as
+// before: there is nothing to save.
+
+// sendBufSize is the size of a write-behind buffer: a Send that does not fit
+// in what is free of it waits for the send in flight to drain it.
+const sendBufSize = 16 << 10
+
+// lingerTimeout bounds how long the end of Run waits for write-behind bytes
+// (of connections closed or not) to reach the kernel, when the peer does
+// not read them.
+const lingerTimeout = time.Second
+
+// sendQueue is an FD's write-behind state. It is allocated on the FD's first
+// buffered Send and kept; its buffer is taken from the loop's pool while
+// bytes are queued and returned once they are all sent.
+type sendQueue struct {
+	op       Op     // the send in flight (op.task == nil: the loop owns it)
+	buf      []byte // nil when idle
+	off, end int    // buf[off:end] is not yet sent
+	inflight int    // length of the send in flight (0: none)
+	err      error  // the first failed send's error, reported by Send and Flush
+	waiters  WaitQueue
+	closing  bool // Close was called: close the descriptor once drained
+	shutWR   bool // ShutdownWrite was called: shut down writing once drained
+	syncing  bool // a task's own send (too big to buffer) is in flight
+}
+
+// pending reports whether write-behind bytes are queued or in flight.
+func (q *sendQueue) pending() bool { return q.inflight > 0 || q.off < q.end }
+
+// idle reports whether no send of any kind is under way.
+func (q *sendQueue) idle() bool { return !q.pending() && !q.syncing }
+
+// Send writes all of p to the stream socket fd (MSG_NOSIGNAL) and returns
+// how many bytes were written, like a blocking write(2) on a socket: on
+// success the bytes are the loop's or the kernel's to deliver, in order,
+// and Send may return before they have reached the kernel. A send that
+// fails after Send returned (the peer reset the connection, say) makes the
+// next Send, or Flush, return its error as -errno in res with a nil error,
+// like Do; so does every Send and Flush after any failed send (the error is
+// sticky, as the kernel's is), and a Send after ShutdownWrite fails with
+// EPIPE. err is the cancellation error, or net.ErrClosed: then n bytes were
+// accepted. Send checks for cancellation first, even when it would not wait.
+func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
+	if ce := t.cancelled(); ce != nil {
+		return 0, 0, ce
+	}
+	l := t.loop
+	for n < len(p) {
+		if fd.closed {
+			return n, 0, errFDClosed
+		}
+		q := fd.sq
+		if q == nil {
+			q = &sendQueue{}
+			fd.sq = q
+		}
+		switch {
+		case q.err != nil:
+			return n, q.errno(), nil
+		case fd.wrShut:
+			return n, -int32(syscall.EPIPE), nil
+		case !l.writeBehind:
+			m, res, err := t.sendSync(fd, p[n:])
+			if err == nil && res < 0 {
+				q.err = syscall.Errno(-res)
+			}
+			return n + m, res, err
+		case q.syncing:
+			// Another task's big send is in flight: queue behind it.
+			if err := q.waiters.Wait(t, "send"); err != nil {
+				return n, 0, err
+			}
+			continue
+		case q.idle() && len(p)-n > sendBufSize:
+			// Too big to be worth a copy: the task waits for the
+			// kernel, and the kernel reads p itself.
+			q.syncing = true
+			m, res, err := t.sendSync(fd, p[n:])
+			q.syncing = false
+			if err == nil && res < 0 {
+				q.err = syscall.Errno(-res)
+			}
+			q.waiters.WakeAll()
+			return n + m, res, err
+		}
+		if q.buf == nil {
+			q.buf = l.getSendBuf()
+			q.off, q.end = 0, 0
+		}
+		if k := copy(q.buf[q.end:], p[n:]); k > 0 {
+			q.end += k
+			n += k
+			if q.inflight == 0 {
+				l.startSend(fd, q)
+			}
+			continue
+		}
+		// Full: wait for the send in flight to make room.
+		if err := q.waiters.Wait(t, "send"); err != nil {
+			return n, 0, err
+		}
+	}
+	return n, 0, nil
+}
+
+// sendSync sends p with the task's own operation record, waiting for each
+// completion.
+func (t *Task) sendSync(fd *FD, p []byte) (int, int32, error) {
+	n := 0
+	for n < len(p) {
+		op := t.Op(OpSend, fd)
+		op.Buf = p[n:]
+		res, err := t.Do(op)
+		if err != nil || res < 0 {
+			return n, res, err
+		}
+		n += int(res)
+	}
+	return n, 0, nil
+}
+
+// Flush waits until every byte Send accepted for fd has reached the kernel,
+// and returns, like Send, -errno in res if a send on fd has failed. It returns the
+// cancellation error when t is cancelled first.
+func (t *Task) Flush(fd *FD) (res int32, err error) {
+	if ce := t.cancelled(); ce != nil {
+		return 0, ce
+	}
+	for {
+		q := fd.sq
+		if q == nil {
+			return 0, nil
+		}
+		if q.err != nil {
+			return q.errno(), nil
+		}
+		if !q.pending() {
+			return 0, nil
+		}
+		if err := q.waiters.Wait(t, "flush"); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (q *sendQueue) errno() int32 {
+	if e, ok := q.err.(syscall.Errno); ok {
+		return -int32(e)
+	}
+	return -int32(syscall.EIO)
+}
+
+// startSend submits buf[off:end] as the FD's one send in flight.
+func (l *Loop) startSend(fd *FD, q *sendQueue) {
+	op := &q.op
+	op.reset(OpSend, fd)
+	op.Buf = q.buf[q.off:q.end]
+	op.task = nil
+	q.inflight = q.end - q.off
+	l.stats.Submitted++
+	l.ops.add(op)
+	l.sendsLive++
+	if l.backend.Start(op) {
+		l.ops.remove(op)
+		l.sendDone(op)
+		return
+	}
+	op.pending = true
+	fd.link(op)
+}
+
+// sendDone handles the completion of a write-behind send: it continues a
+// short one, keeps a failure for Send and Flush to report (and drops what
+// was queued behind it: the connection is broken), returns an emptied buffer
+// to the pool, and wakes the tasks waiting for room. Once a closed FD has
+// nothing left to send, its descriptor is closed.
+func (l *Loop) sendDone(op *Op) {
+	l.sendsLive--
+	fd := op.FD
+	q := fd.sq
+	q.inflight = 0
+	if res := op.Res; res < 0 {
+		if q.err == nil {
+			q.err = syscall.Errno(-res)
+		}
+		q.off = q.end
+	} else {
+		q.off += int(res)
+	}
+	op.Buf = nil
+	if q.off < q.end {
+		l.startSend(fd, q)
+	} else {
+		l.putSendBuf(q.buf)
+		q.buf = nil
+		q.off, q.end = 0, 0
+		switch {
+		case q.closing:
+			l.backend.CloseFD(fd)
+			closeFd(fd.Sysfd)
+		case q.shutWR:
+			q.shutWR = false
+			shutdownWrite(fd.Sysfd)
+		}
+	}
+	q.waiters.WakeAll()
+}
+
+// ShutdownWrite shuts down the writing side of the stream socket fd once
+// every byte Send accepted has been sent (at once when none is queued). It
+// returns the error of shutdown(2) when that ran at once.
+func (fd *FD) ShutdownWrite() error {
+	if fd.closed {
+		return errFDClosed
+	}
+	fd.wrShut = true
+	if q := fd.sq; q != nil && q.pending() {
+		q.shutWR = true
+		return nil
+	}
+	return shutdownWrite(fd.Sysfd)
+}
+
+// getSendBuf returns a write-behind buffer from the loop's pool.
+func (l *Loop) getSendBuf() []byte {
+	if n := len(l.sendBufs); n > 0 {
+		b := l.sendBufs[n-1]
+		l.sendBufs[n-1] = nil
+		l.sendBufs = l.sendBufs[:n-1]
+		return b
+	}
+	return make([]byte, sendBufSize)
+}
+
+// putSendBuf returns b to the pool. The pool keeps at most maxSendBufs
+// buffers: what a burst needed beyond that goes back to the GC.
+func (l *Loop) putSendBuf(b []byte) {
+	if b != nil && len(l.sendBufs) < maxSendBufs {
+		l.sendBufs = append(l.sendBufs, b)
+	}
+}
+
+const maxSendBufs = 256

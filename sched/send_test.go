@@ -1,0 +1,144 @@
+package sched
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// pingPong runs rounds request/response exchanges of msg between a client
+// task and an echo task over a socket pair, both writing with Send, and
+// returns the loop's Resumes per round.
+func pingPong(t *testing.T, cfg Config, rounds int) (resumesPerRound float64, allocsPerRound float64) {
+	t.Helper()
+	err := Run(cfg, func(task *Task) error {
+		a, b := socketPair(t, task.Loop())
+		defer a.Close()
+		defer b.Close()
+		g := task.Loop()
+		msg := bytes.Repeat([]byte("x"), 64)
+		return RunGroup(task, func(grp *Group) error {
+			grp.Spawn(func(task *Task) error {
+				buf := make([]byte, 4096)
+				for {
+					n, err := recvOnce(task, b, buf)
+					if err != nil || n == 0 {
+						return err
+					}
+					if _, res, err := task.Send(b, buf[:n]); err != nil || res < 0 {
+						return fmt.Errorf("echo send: %d, %v", res, err)
+					}
+				}
+			})
+			buf := make([]byte, 4096)
+			round := func() {
+				if _, res, err := task.Send(a, msg); err != nil || res < 0 {
+					t.Errorf("send: %d, %v", res, err)
+				}
+				got := 0
+				for got < len(msg) {
+					n, err := recvOnce(task, a, buf)
+					if err != nil || n == 0 {
+						t.Errorf("recv: %d, %v", n, err)
+						return
+					}
+					got += n
+				}
+			}
+			for range 100 {
+				round() // warm up: buffers, in-flight table, pools
+			}
+			before := g.Stats().Resumes
+			for range rounds {
+				round()
+			}
+			resumesPerRound = float64(g.Stats().Resumes-before) / float64(rounds)
+			allocsPerRound = testing.AllocsPerRun(rounds, round)
+			return unix.Shutdown(a.Sysfd, unix.SHUT_WR)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resumesPerRound, allocsPerRound
+}
+
+// On io_uring a request/response round costs each side one trap (its
+// read): the write does not wait for its completion. With NoWriteBehind
+// every write is a trap of its own too. Neither allocates.
+func TestWriteBehindSavesATrapPerWrite(t *testing.T) {
+	for _, name := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			wb, wbAllocs := pingPong(t, Config{Backend: name}, 2000)
+			sync, syncAllocs := pingPong(t, Config{Backend: name, NoWriteBehind: true}, 2000)
+			t.Logf("resumes per round trip: %.2f with write-behind, %.2f without", wb, sync)
+			if wbAllocs != 0 || syncAllocs != 0 {
+				t.Errorf("allocs per round trip: %v with write-behind, %v without; want 0", wbAllocs, syncAllocs)
+			}
+			if name != BackendUring {
+				return // epoll sends complete inline: no trap either way
+			}
+			if wb > 2.2 {
+				t.Errorf("write-behind: %.2f resumes per round trip, want about 2 (one read per side)", wb)
+			}
+			if sync < 3.8 {
+				t.Errorf("NoWriteBehind: %.2f resumes per round trip, want about 4 (a read and a write per side)", sync)
+			}
+		})
+	}
+}
+
+// Close with write-behind bytes still queued leaves the descriptor open
+// until they are sent; if the loop ends first (the peer never reads), the
+// descriptor is closed at teardown, exactly once.
+func TestLingeringCloseIsClosedAtTeardown(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	var sysfd int
+	var lingered bool
+	var peer int
+	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
+		a, b := socketPair(t, task.Loop())
+		peer = b.Sysfd
+		sysfd = a.Sysfd
+		chunk := make([]byte, 8<<10)
+		// Fill the socket and the send buffer: the peer never reads.
+		for {
+			_, err := func() (int, error) {
+				s := task.EnterScope(task.Now().Add(50e6), false)
+				defer task.ExitScope(s)
+				n, res, err := task.Send(a, chunk)
+				if err == nil && res < 0 {
+					err = unix.Errno(-res)
+				}
+				return n, err
+			}()
+			if err != nil {
+				break
+			}
+		}
+		if !a.sq.pending() {
+			return fmt.Errorf("nothing queued after filling the socket")
+		}
+		a.Close()
+		lingered = a.sq.closing
+		// The number must still be open: the kernel may still read it.
+		if _, err := unix.FcntlInt(uintptr(sysfd), unix.F_GETFD, 0); err != nil {
+			return fmt.Errorf("descriptor closed while bytes were queued: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lingered {
+		t.Fatal("Close did not linger")
+	}
+	if _, err := unix.FcntlInt(uintptr(sysfd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Fatalf("descriptor %d still open after Run: %v", sysfd, err)
+	}
+	unix.Close(peer)
+}
