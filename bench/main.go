@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +140,8 @@ func bench() error {
 	}
 	if *flagServers != "" {
 		kinds = filter(kinds, strings.Split(*flagServers, ","))
+	} else {
+		kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == "corio-uring-sync" })
 	}
 	rep.servers = kinds
 
@@ -160,8 +163,8 @@ func bench() error {
 					continue
 				}
 				m.rep = r
-				fmt.Fprintf(os.Stderr, "%8.0f msgs/s  %6.0f ns/msg server CPU (%3.0f%% busy)  client CPU %3.0f%%\n",
-					m.rate(), m.cpuPerMsg(), 100*m.serverBusy(), 100*m.clientBusy())
+				fmt.Fprintf(os.Stderr, "%8.0f msgs/s  %6.0f ns/msg server CPU (%4.0f user; %3.0f%% busy)  client CPU %3.0f%%\n",
+					m.rate(), m.cpuPerMsg(), m.userPerMsg(), 100*m.serverBusy(), 100*m.clientBusy())
 				rep.add(kind, pt, m)
 			}
 		}

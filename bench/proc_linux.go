@@ -25,9 +25,16 @@ func processCPU() time.Duration {
 
 // pidCPU returns the user+system CPU time of every thread of pid.
 func pidCPU(pid int) (time.Duration, error) {
+	total, _, err := pidCPUSplit(pid)
+	return total, err
+}
+
+// pidCPUSplit returns the user+system and the user CPU time of every
+// thread of pid.
+func pidCPUSplit(pid int) (total, user time.Duration, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: state is field 3, utime 14, stime 15.
@@ -35,7 +42,7 @@ func pidCPU(pid int) (time.Duration, error) {
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clkTck, nil
+	return time.Duration(ut+st) * time.Second / clkTck, time.Duration(ut) * time.Second / clkTck, nil
 }
 
 // pidStatusKB returns a "VmHWM"-style field of /proc/PID/status in KiB.

@@ -45,10 +45,13 @@ func (b *lockedBuffer) String() string {
 
 // serverKinds lists the echo servers that can run here, in table order,
 // with a note for each one that cannot. cnote says why cbin is "".
+// corio-uring-sync (corio-uring with asyncio.WithSyncWrites: every write
+// waits for its completion) runs only when -servers names it: it shows
+// what write-behind saves.
 func serverKinds(cbin, cnote string) (kinds []string, notes []string) {
 	kinds = []string{"net"}
 	if uringAvailable() {
-		kinds = append(kinds, "corio-uring")
+		kinds = append(kinds, "corio-uring", "corio-uring-sync")
 	} else {
 		notes = append(notes, "corio-uring skipped: io_uring is unavailable here (or compiled out); corio-epoll is measured")
 	}

@@ -177,18 +177,19 @@ const columnsHelp = "`msgs/s` echoed messages per second in the measured window;
 func (r *report) pointTable(b *strings.Builder, pt loadSpec) {
 	k := pt.String()
 	fmt.Fprintf(b, "### %d connections, %d B messages, %d in flight per connection\n\n", pt.conns, pt.size, pt.depth)
-	b.WriteString("| server | msgs/s | MB/s | p50 | p99 | p99.9 | CPU/msg (ns) | server | client | sys/msg | msgs/s ÷ net | CPU/msg ÷ net |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| server | msgs/s | MB/s | p50 | p99 | p99.9 | CPU/msg (ns) | user/msg (ns) | server | client | sys/msg | msgs/s ÷ net | CPU/msg ÷ net |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := r.runs[k]["net"]
 	for _, s := range r.servers {
 		ms := r.runs[k][s]
 		if len(ms) == 0 {
-			fmt.Fprintf(b, "| %s | failed | | | | | | | | | | |\n", s)
+			fmt.Fprintf(b, "| %s | failed | | | | | | | | | | | |\n", s)
 			continue
 		}
 		rate, rlo, rhi := stat(ms, measurement.rate)
 		mbs, _, _ := stat(ms, measurement.mbs)
 		cpu, clo, chi := stat(ms, measurement.cpuPerMsg)
+		usr, _, _ := stat(ms, measurement.userPerMsg)
 		sbusy, _, _ := stat(ms, measurement.serverBusy)
 		cbusy, _, _ := stat(ms, measurement.clientBusy)
 		p50, _, _ := stat(ms, func(m measurement) float64 { return m.quantile(0.5) })
@@ -206,8 +207,8 @@ func (r *report) pointTable(b *strings.Builder, pt loadSpec) {
 				rs = "**" + rs + "**"
 			}
 		}
-		fmt.Fprintf(b, "| %s | %.0f [%.0f–%.0f] | %.1f | %s | %s | %s | %.0f [%.0f–%.0f] | %.0f%% | %.0f%% | %s | %s | %s |\n",
-			s, rate, rlo, rhi, mbs, dur(p50), dur(p99), dur(p999), cpu, clo, chi, 100*sbusy, 100*cbusy, num(sys), rs, cs)
+		fmt.Fprintf(b, "| %s | %.0f [%.0f–%.0f] | %.1f | %s | %s | %s | %.0f [%.0f–%.0f] | %.0f | %.0f%% | %.0f%% | %s | %s | %s |\n",
+			s, rate, rlo, rhi, mbs, dur(p50), dur(p99), dur(p999), cpu, clo, chi, usr, 100*sbusy, 100*cbusy, num(sys), rs, cs)
 	}
 	b.WriteString("\n")
 }

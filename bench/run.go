@@ -17,6 +17,7 @@ type measurement struct {
 	rep       int // repetition, for pairing runs of different servers
 	load      loadResult
 	serverCPU time.Duration // the server's CPU time in the measured window
+	serverUsr time.Duration // the user-space part of it
 	// sysPerMsg is the server's syscalls per echoed message over its whole
 	// life (warm-up included), from corio's own counters; 0 for others.
 	sysPerMsg float64
@@ -28,6 +29,12 @@ func (m measurement) mbs() float64 { return m.load.rate() * float64(m.load.size)
 
 func (m measurement) cpuPerMsg() float64 {
 	return float64(m.serverCPU.Nanoseconds()) / float64(m.load.msgs)
+}
+
+// userPerMsg is the user-space part of cpuPerMsg: what the server's own
+// code costs, apart from the kernel's TCP work, which all servers share.
+func (m measurement) userPerMsg() float64 {
+	return float64(m.serverUsr.Nanoseconds()) / float64(m.load.msgs)
 }
 
 func (m measurement) serverBusy() float64 {
@@ -61,19 +68,19 @@ func runOne(kind, cbin string, serverCPU int, pt loadSpec) (measurement, error) 
 }
 
 func measure(s *server, spec loadSpec) (measurement, error) {
-	var c0, c1 time.Duration
+	var c0, c1, u0, u1 time.Duration
 	res, err := runLoad(s.addr, spec, func(start bool) {
-		c, _ := pidCPU(s.pid())
+		c, u, _ := pidCPUSplit(s.pid())
 		if start {
-			c0 = c
+			c0, u0 = c, u
 		} else {
-			c1 = c
+			c1, u1 = c, u
 		}
 	})
 	if err != nil {
 		return measurement{}, err
 	}
-	return measurement{load: res, serverCPU: c1 - c0}, nil
+	return measurement{load: res, serverCPU: c1 - c0, serverUsr: u1 - u0}, nil
 }
 
 // corioStatsRE matches the line a corio server prints on stderr as it

@@ -24,8 +24,9 @@ func serve(kind, addr string) error {
 	defer stop()
 	switch kind {
 	case "corio-uring", "corio-epoll":
-		backend := kind[len("corio-"):]
-		return serveCorio(ctx, backend, addr)
+		return serveCorio(ctx, addr, asyncio.WithBackend(kind[len("corio-"):]))
+	case "corio-uring-sync":
+		return serveCorio(ctx, addr, asyncio.WithBackend("uring"), asyncio.WithSyncWrites())
 	case "net":
 		return serveNet(ctx, addr)
 	case "netpoll":
@@ -36,7 +37,7 @@ func serve(kind, addr string) error {
 	return fmt.Errorf("unknown server %q", kind)
 }
 
-func serveCorio(ctx context.Context, backend, addr string) error {
+func serveCorio(ctx context.Context, addr string, opts ...asyncio.Option) error {
 	err := asyncio.Run(func(t *asyncio.Task) error {
 		l, err := asyncio.Listen(t, "tcp", addr)
 		if err != nil {
@@ -61,7 +62,7 @@ func serveCorio(ctx context.Context, backend, addr string) error {
 				}
 			}
 		})
-	}, asyncio.WithBackend(backend), asyncio.WithContext(ctx))
+	}, append(opts, asyncio.WithContext(ctx))...)
 	if asyncio.IsCancellation(err) {
 		return nil
 	}

@@ -28,6 +28,19 @@
 // whole loop stalls with it. Use the loop's own operations, or
 // WaitExternal (asyncio's ToThread and Recv) for work that must block.
 //
+// # Write-behind sends
+//
+// On io_uring, Task.Send copies a write of up to 16 KiB into a send buffer
+// owned by the loop, submits it and returns without trapping, as write(2)
+// returns once the socket buffer has the bytes: a request/response turn then
+// costs each side one trap (its read) instead of two. One send per FD is in
+// flight at a time, so bytes go out in order; a short send is continued by
+// the loop; a failed one is reported by the next Send or Flush. FD.Close and
+// ShutdownWrite deliver what is queued first (the descriptor stays open
+// until then, or until the loop ends: the end of Run waits up to a second
+// for queued bytes). The epoll backend tries sends inline, so its Send waits
+// as before; Config.NoWriteBehind turns the buffering off everywhere.
+//
 // # Cancellation
 //
 // Cancel scopes follow trio: a scope can be cancelled or given a deadline;
