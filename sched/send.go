@@ -73,22 +73,23 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 		if fd.closed {
 			return n, 0, errFDClosed
 		}
-		q := fd.sq
-		if q == nil {
-			q = &sendQueue{}
-			fd.sq = q
-		}
-		switch {
-		case q.err != nil:
+		if q := fd.sq; q != nil && q.err != nil {
 			return n, q.errno(), nil
-		case fd.wrShut:
+		}
+		if fd.wrShut {
 			return n, -int32(syscall.EPIPE), nil
-		case !l.writeBehind:
+		}
+		if !l.writeBehind {
+			// No queue at all (no memory per connection) until a send
+			// fails and its error must be kept.
 			m, res, err := t.sendSync(fd, p[n:])
 			if err == nil && res < 0 {
-				q.err = syscall.Errno(-res)
+				fd.sendQueue().err = syscall.Errno(-res)
 			}
 			return n + m, res, err
+		}
+		q := fd.sendQueue()
+		switch {
 		case q.syncing:
 			// Another task's big send is in flight: queue behind it.
 			if err := q.waiters.Wait(t, "send"); err != nil {
@@ -125,6 +126,14 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 		}
 	}
 	return n, 0, nil
+}
+
+// sendQueue returns fd's write-behind state, allocating it on first use.
+func (fd *FD) sendQueue() *sendQueue {
+	if fd.sq == nil {
+		fd.sq = &sendQueue{}
+	}
+	return fd.sq
 }
 
 // sendSync sends p with the task's own operation record, waiting for each
