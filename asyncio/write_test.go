@@ -326,3 +326,64 @@ func TestRunReturnsWhenPeerNeverReads(t *testing.T) {
 		})
 	}
 }
+
+// Flush waits for a slow peer, can be cancelled while it waits (losing
+// nothing), and returns nil once the peer has taken everything.
+func TestFlushWaitsForSlowPeer(t *testing.T) {
+	conformPair(t, func(t *testing.T, task *asyncio.Task, c, s *asyncio.Conn) error {
+		const total = 32 << 20 // far more than loopback socket buffers hold
+		var readNow asyncio.Event
+		return asyncio.Group(task, func(g *asyncio.TaskGroup) error {
+			g.Spawn(func(task *asyncio.Task) error {
+				// Write until the peer's buffers are full: a Write then
+				// waits, and a short deadline stops it.
+				sent := 0
+				chunk := make([]byte, 8<<10)
+				for sent < total {
+					var n int
+					if _, err := asyncio.SkipAfter(task, 20*time.Millisecond, func(task *asyncio.Task) error {
+						for i := range chunk {
+							chunk[i] = pattern(sent + i)
+						}
+						var err error
+						n, err = s.Write(task, chunk[:min(len(chunk), total-sent)])
+						return err
+					}); err != nil {
+						return err
+					}
+					sent += n
+					if n < len(chunk) {
+						break // blocked: the peer is not reading yet
+					}
+				}
+				timedOut, err := asyncio.SkipAfter(task, 20*time.Millisecond, s.Flush)
+				if err != nil {
+					return fmt.Errorf("flush under a deadline: %w", err)
+				}
+				if !timedOut && asyncio.Backend(task) == "uring" {
+					return errors.New("flush returned while the peer read nothing")
+				}
+				// Now let the reader go, and finish the stream.
+				readNow.Set()
+				for sent < total {
+					for i := range chunk {
+						chunk[i] = pattern(sent + i)
+					}
+					n, err := s.Write(task, chunk[:min(len(chunk), total-sent)])
+					if err != nil {
+						return err
+					}
+					sent += n
+				}
+				if err := s.Flush(task); err != nil {
+					return err
+				}
+				return s.CloseWrite()
+			})
+			if err := readNow.Wait(task); err != nil {
+				return err
+			}
+			return readAllChecked(task, c, total)
+		})
+	})
+}
