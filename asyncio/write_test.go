@@ -387,3 +387,48 @@ func TestFlushWaitsForSlowPeer(t *testing.T) {
 		})
 	})
 }
+
+// Close while another task's Write waits for room: that Write returns an
+// error wrapping net.ErrClosed with the count of the bytes it handed over,
+// and exactly those bytes (and all written before) reach the peer, then EOF.
+func TestCloseWakesBlockedWriter(t *testing.T) {
+	for _, size := range []int{8 << 10, 64 << 10} { // buffered and direct writes
+		conformPair(t, func(t *testing.T, task *asyncio.Task, c, s *asyncio.Conn) error {
+			sent := 0
+			return asyncio.Group(task, func(g *asyncio.TaskGroup) error {
+				g.Spawn(func(task *asyncio.Task) error {
+					data := make([]byte, size)
+					for {
+						for i := range data {
+							data[i] = pattern(sent + i)
+						}
+						n, err := s.Write(task, data)
+						sent += n
+						if err != nil {
+							if !errors.Is(err, net.ErrClosed) {
+								return fmt.Errorf("blocked write: %v, want net.ErrClosed", err)
+							}
+							return nil
+						}
+					}
+				})
+				// The writer is blocked once it makes no progress for a
+				// while (the peer reads nothing yet).
+				for prev := -1; sent != prev; {
+					prev = sent
+					if err := task.Sleep(20 * time.Millisecond); err != nil {
+						return err
+					}
+				}
+				if err := s.Close(); err != nil {
+					return err
+				}
+				// Let the writer see the close before reading.
+				if err := task.Sleep(5 * time.Millisecond); err != nil {
+					return err
+				}
+				return readAllChecked(task, c, sent)
+			})
+		})
+	}
+}
