@@ -43,6 +43,41 @@ func ExampleServe() {
 	// Output: "HELLO\n" <nil>
 }
 
+// Write returns once its bytes are on their way (on io_uring, possibly
+// before the kernel has them); Flush waits until the kernel has every byte
+// written so far, and reports a send that failed after its Write returned.
+func ExampleConn_Flush() {
+	asyncio.Run(func(t *asyncio.Task) error {
+		l, err := asyncio.Listen(t, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		c, err := asyncio.Dial(t, "tcp", l.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		s, err := l.Accept(t)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		for _, part := range []string{"several ", "small ", "writes\n"} {
+			if _, err := c.Write(t, []byte(part)); err != nil {
+				return err
+			}
+		}
+		fmt.Println("flush:", c.Flush(t))
+		line, err := bufio.NewReader(s.NetConn(t)).ReadString('\n')
+		fmt.Printf("%q %v\n", line, err)
+		return nil
+	})
+	// Output:
+	// flush: <nil>
+	// "several small writes\n" <nil>
+}
+
 // NetConn adapts a Conn to net.Conn for one task, deadlines included, so
 // code written for net.Conn (bufio, crypto/tls, net/http's parsers) runs
 // inside tasks.
