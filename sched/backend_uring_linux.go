@@ -38,6 +38,13 @@ type uringBackend struct {
 	r     *uring.Ring
 	cqes  []uring.CQE
 	early []*Op // completions reaped while making room in a full SQ
+
+	// pollFirst: recvs on a socket the last recv drained are sent with
+	// IORING_RECVSEND_POLL_FIRST (5.19; known present with DEFER_TASKRUN,
+	// 6.1). A request/response peer answers only after our reply, so such
+	// a recv would otherwise first run tcp_recvmsg once for nothing, then
+	// arm the poll anyway.
+	pollFirst bool
 }
 
 func newUringBackend(l *Loop, entries uint32) (Backend, error) {
@@ -67,7 +74,8 @@ func newUringBackend(l *Loop, entries uint32) (Backend, error) {
 	}
 	// A registered ring fd saves an fdget/fdput per enter; optional.
 	_ = r.RegisterRingFd()
-	b := &uringBackend{l: l, r: r, cqes: make([]uring.CQE, 256)}
+	b := &uringBackend{l: l, r: r, cqes: make([]uring.CQE, 256),
+		pollFirst: r.SetupFlags()&uring.SetupDeferTaskrun != 0}
 	b.armWake()
 	return b, nil
 }
@@ -112,6 +120,9 @@ func (b *uringBackend) Start(op *Op) bool {
 		sqe.PrepWrite(fd, op.Buf, fileOffset(op.Off))
 	case OpRecv:
 		sqe.PrepRecv(fd, op.Buf, op.Flags)
+		if b.pollFirst && op.FD.drained {
+			sqe.IoPrio |= uring.RecvsendPollFirst
+		}
 	case OpSend:
 		sqe.PrepSend(fd, op.Buf, op.Flags|unix.MSG_NOSIGNAL)
 	case OpRecvFrom:
@@ -253,6 +264,10 @@ func (b *uringBackend) reap(dst []*Op) []*Op {
 				}
 			case OpRecvFrom:
 				op.AddrLen = op.Msg.Namelen
+			case OpRecv:
+				// A short read with nothing left behind (the kernel says
+				// so with SOCK_NONEMPTY) drained the socket.
+				op.FD.drained = c.Res > 0 && int(c.Res) < len(op.Buf) && c.Flags&uring.CQEFSockNonempty == 0
 			}
 			dst = append(dst, op)
 		}

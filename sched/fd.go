@@ -18,10 +18,13 @@ type FD struct {
 	Sysfd  int
 	loop   *Loop
 	closed bool
-	wrShut bool       // ShutdownWrite was called
-	ops    *Op        // in-flight operations (intrusive list)
-	sq     *sendQueue // write-behind sends (see Send); nil until the first
-	pd     pollDesc   // epoll backend state
+	wrShut bool // ShutdownWrite was called
+	// drained: the last recv read less than asked and left nothing (the
+	// io_uring backend then polls before the next recv).
+	drained bool
+	ops     *Op        // in-flight operations (intrusive list)
+	sq      *sendQueue // write-behind sends (see Send); nil until the first
+	pd      pollDesc   // epoll backend state
 }
 
 // NewFD wraps sysfd, which the loop now owns.

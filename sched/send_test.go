@@ -142,3 +142,55 @@ func TestLingeringCloseIsClosedAtTeardown(t *testing.T) {
 	}
 	unix.Close(peer)
 }
+
+// The io_uring backend polls before a recv on a socket its last recv
+// drained (IORING_RECVSEND_POLL_FIRST): the hint follows what the recvs
+// saw, and data that arrives later is still received.
+func TestRecvDrainedHint(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
+		a, b := socketPair(t, task.Loop())
+		defer a.Close()
+		defer b.Close()
+		if _, res, err := task.Send(a, []byte("0123456789")); err != nil || res < 0 {
+			return fmt.Errorf("send: %d, %v", res, err)
+		}
+		buf := make([]byte, 4)
+		if n, err := recvOnce(task, b, buf); err != nil || n != 4 {
+			return fmt.Errorf("recv: %d, %v", n, err)
+		}
+		if b.drained {
+			return fmt.Errorf("a full read marked the socket drained")
+		}
+		buf = make([]byte, 64)
+		if n, err := recvOnce(task, b, buf); err != nil || n != 6 {
+			return fmt.Errorf("recv: %d, %v", n, err)
+		}
+		if !b.drained {
+			return fmt.Errorf("a short read did not mark the socket drained")
+		}
+		// The next recv polls first; the data sent while it waits arrives.
+		return RunGroup(task, func(g *Group) error {
+			g.Spawn(func(task *Task) error {
+				if err := task.Sleep(5e6); err != nil {
+					return err
+				}
+				_, res, err := task.Send(a, []byte("later"))
+				if err == nil && res < 0 {
+					err = unix.Errno(-res)
+				}
+				return err
+			})
+			n, err := recvOnce(task, b, buf)
+			if err != nil || string(buf[:n]) != "later" {
+				return fmt.Errorf("recv after poll: %q, %v", buf[:n], err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
