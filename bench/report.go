@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -326,6 +328,13 @@ func (r *report) write(dir string) (string, error) {
 	}
 	host, _ := os.Hostname()
 	base := filepath.Join(dir, r.started.Format("2006-01-02")+"-"+host)
+	// A second run on the same day does not overwrite the first.
+	for i := 2; ; i++ {
+		if _, err := os.Stat(base + ".md"); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		base = filepath.Join(dir, fmt.Sprintf("%s-%s-%d", r.started.Format("2006-01-02"), host, i))
+	}
 	md := r.markdown() + "![msgs/s by connections](" + filepath.Base(base) + ".svg)\n\n" +
 		"Per-run lines for benchstat: [" + filepath.Base(base) + ".txt](" + filepath.Base(base) + ".txt).\n"
 	for _, f := range []struct{ ext, data string }{{".md", md}, {".svg", r.svg()}, {".txt", r.benchLines()}} {
