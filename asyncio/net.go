@@ -295,7 +295,10 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Close closes the connection. Operations other tasks have in flight on it
-// return errors wrapping net.ErrClosed.
+// return errors wrapping net.ErrClosed. Bytes written and still queued in
+// the loop's send buffer (io_uring) are delivered first, as the kernel
+// delivers a closed socket's buffer: the descriptor stays open until they
+// are sent, for at most 30 seconds if the peer does not read them.
 func (c *Conn) Close() error {
 	if err := c.fd.Close(); err != nil {
 		return c.opError("close", err)

@@ -37,8 +37,8 @@
 // flight at a time, so bytes go out in order; a short send is continued by
 // the loop; a failed one is reported by the next Send or Flush. FD.Close and
 // ShutdownWrite deliver what is queued first (the descriptor stays open
-// until then, or until the loop ends: the end of Run waits up to a second
-// for queued bytes). The epoll backend tries sends inline, so its Send waits
+// until then, for at most 30 seconds if the peer does not read, or until the
+// loop ends: the end of Run waits up to a second for queued bytes). The epoll backend tries sends inline, so its Send waits
 // as before; Config.NoWriteBehind turns the buffering off everywhere.
 //
 // # Cancellation

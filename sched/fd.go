@@ -85,6 +85,8 @@ func (fd *FD) Close() error {
 			// descriptor stays open until they are sent (sendDone closes
 			// it), or until the loop ends.
 			q.closing = true
+			q.linger = timer{when: l.clock.Now().Add(closeLinger), send: fd, index: -1}
+			l.timers.push(&q.linger)
 			if fd.ops != nil {
 				l.backend.CloseFD(fd) // submits the cancellations
 			}

@@ -440,9 +440,12 @@ func (l *Loop) fireTimers() {
 	now := l.clock.Now()
 	for ; tm != nil && !tm.when.After(now); tm = l.timers.peek() {
 		l.timers.remove(tm)
-		if tm.scope != nil {
+		switch {
+		case tm.scope != nil:
 			tm.scope.cancel(context.DeadlineExceeded)
-		} else {
+		case tm.send != nil:
+			l.lingerExpired(tm.send)
+		default:
 			l.ready(tm.task)
 		}
 	}

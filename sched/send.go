@@ -28,6 +28,14 @@ import (
 // in what is free of it waits for the send in flight to drain it.
 const sendBufSize = 16 << 10
 
+// closeLinger bounds how long a closed FD keeps its descriptor open for
+// write-behind bytes that its peer does not read (at most a buffer's worth
+// beyond what the socket holds). Then the send is cancelled and the
+// descriptor closed, as the kernel gives up on an orphaned socket whose
+// peer does not open its window: a peer that stops reading cannot pin a
+// descriptor of the server for ever. A variable for tests.
+var closeLinger = 30 * time.Second
+
 // lingerTimeout bounds how long the end of Run waits for write-behind bytes
 // (of connections closed or not) to reach the kernel, when the peer does
 // not read them.
@@ -44,6 +52,8 @@ type sendQueue struct {
 	err      error  // the first failed send's error, reported by Send and Flush
 	waiters  WaitQueue
 	closing  bool // Close was called: close the descriptor once drained
+	expired  bool // closeLinger passed: drop what is left and close
+	linger   timer
 	shutWR   bool // ShutdownWrite was called: shut down writing once drained
 	syncing  bool // a task's own send (too big to buffer) is in flight
 }
@@ -131,7 +141,7 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 // sendQueue returns fd's write-behind state, allocating it on first use.
 func (fd *FD) sendQueue() *sendQueue {
 	if fd.sq == nil {
-		fd.sq = &sendQueue{}
+		fd.sq = &sendQueue{linger: timer{index: -1}}
 	}
 	return fd.sq
 }
@@ -221,9 +231,17 @@ func (l *Loop) sendDone(op *Op) {
 		q.off += int(res)
 	}
 	op.Buf = nil
+	if q.expired && q.off < q.end {
+		// Given up on (closeLinger): the rest is dropped.
+		if q.err == nil {
+			q.err = syscall.ECANCELED
+		}
+		q.off = q.end
+	}
 	if q.off < q.end {
 		l.startSend(fd, q)
 	} else {
+		l.timers.remove(&q.linger)
 		l.putSendBuf(q.buf)
 		q.buf = nil
 		q.off, q.end = 0, 0
@@ -237,6 +255,17 @@ func (l *Loop) sendDone(op *Op) {
 		}
 	}
 	q.waiters.WakeAll()
+}
+
+// lingerExpired gives up on a closed FD's write-behind bytes: the send in
+// flight is cancelled, and its completion (sendDone) closes the descriptor.
+func (l *Loop) lingerExpired(fd *FD) {
+	q := fd.sq
+	q.expired = true
+	if op := &q.op; op.pending && !op.cancelled {
+		op.cancelled = true
+		l.backend.Cancel(op)
+	}
 }
 
 // ShutdownWrite shuts down the writing side of the stream socket fd once

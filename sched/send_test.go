@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,6 +91,34 @@ func TestWriteBehindSavesATrapPerWrite(t *testing.T) {
 	}
 }
 
+// fillThenClose fills a socket pair's buffers and a's write-behind queue
+// (the peer b never reads), closes a, and checks that its descriptor
+// stayed open for the queued bytes.
+func fillThenClose(t *testing.T, task *Task) (a, b *FD, err error) {
+	a, b = socketPair(t, task.Loop())
+	chunk := make([]byte, 8<<10)
+	for {
+		s := task.EnterScope(task.Now().Add(50e6), false)
+		_, res, err := task.Send(a, chunk)
+		task.ExitScope(s)
+		if err != nil || res < 0 {
+			break
+		}
+	}
+	if !a.sq.pending() {
+		return a, b, fmt.Errorf("nothing queued after filling the socket")
+	}
+	a.Close()
+	if !a.sq.closing {
+		return a, b, fmt.Errorf("Close did not linger")
+	}
+	// The number must still be open: the kernel may still read it.
+	if _, err := unix.FcntlInt(uintptr(a.Sysfd), unix.F_GETFD, 0); err != nil {
+		return a, b, fmt.Errorf("descriptor closed while bytes were queued: %v", err)
+	}
+	return a, b, nil
+}
+
 // Close with write-behind bytes still queued leaves the descriptor open
 // until they are sent; if the loop ends first (the peer never reads), the
 // descriptor is closed at teardown, exactly once.
@@ -97,50 +126,49 @@ func TestLingeringCloseIsClosedAtTeardown(t *testing.T) {
 	if !UringCompiledIn {
 		t.Skip("io_uring compiled out")
 	}
-	var sysfd int
-	var lingered bool
-	var peer int
+	var a, b *FD
+	err := Run(Config{Backend: BackendUring}, func(task *Task) (err error) {
+		a, b, err = fillThenClose(t, task)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(a.Sysfd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Fatalf("descriptor %d still open after Run: %v", a.Sysfd, err)
+	}
+	unix.Close(b.Sysfd)
+}
+
+// A closed FD whose peer never reads does not keep its descriptor for
+// ever: after closeLinger the send is cancelled and the descriptor closed,
+// while the loop runs on.
+func TestLingerExpires(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	defer func(d time.Duration) { closeLinger = d }(closeLinger)
+	closeLinger = 50 * time.Millisecond
 	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
-		a, b := socketPair(t, task.Loop())
-		peer = b.Sysfd
-		sysfd = a.Sysfd
-		chunk := make([]byte, 8<<10)
-		// Fill the socket and the send buffer: the peer never reads.
-		for {
-			_, err := func() (int, error) {
-				s := task.EnterScope(task.Now().Add(50e6), false)
-				defer task.ExitScope(s)
-				n, res, err := task.Send(a, chunk)
-				if err == nil && res < 0 {
-					err = unix.Errno(-res)
-				}
-				return n, err
-			}()
-			if err != nil {
-				break
-			}
+		a, b, err := fillThenClose(t, task)
+		defer b.Close()
+		if err != nil {
+			return err
 		}
-		if !a.sq.pending() {
-			return fmt.Errorf("nothing queued after filling the socket")
+		if err := task.Sleep(300 * time.Millisecond); err != nil {
+			return err
 		}
-		a.Close()
-		lingered = a.sq.closing
-		// The number must still be open: the kernel may still read it.
-		if _, err := unix.FcntlInt(uintptr(sysfd), unix.F_GETFD, 0); err != nil {
-			return fmt.Errorf("descriptor closed while bytes were queued: %v", err)
+		if _, err := unix.FcntlInt(uintptr(a.Sysfd), unix.F_GETFD, 0); err != unix.EBADF {
+			return fmt.Errorf("descriptor %d still open %v after Close: %v", a.Sysfd, 300*time.Millisecond, err)
+		}
+		if n := task.Loop().sendsLive; n != 0 {
+			return fmt.Errorf("%d write-behind sends still in flight", n)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !lingered {
-		t.Fatal("Close did not linger")
-	}
-	if _, err := unix.FcntlInt(uintptr(sysfd), unix.F_GETFD, 0); err != unix.EBADF {
-		t.Fatalf("descriptor %d still open after Run: %v", sysfd, err)
-	}
-	unix.Close(peer)
 }
 
 // The io_uring backend polls before a recv on a socket its last recv

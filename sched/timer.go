@@ -60,6 +60,7 @@ type timer struct {
 	index int // position in the heap, -1 when not armed
 	scope *Scope
 	task  *Task
+	send  *FD // a closed FD's write-behind linger (see closeLinger)
 }
 
 // timerHeap is a min-heap of armed timers ordered by when.
