@@ -116,7 +116,7 @@ type Loop struct {
 
 	writeBehind bool     // Send buffers (the backend completes sends asynchronously)
 	sendsLive   int      // write-behind sends in flight
-	sendBufs    [][]byte // pool of write-behind buffers
+	sendBufs    sendPool // free write-behind buffers
 	lingerUntil time.Time
 	debug       bool
 	stall       *stallWatch

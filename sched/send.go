@@ -42,13 +42,13 @@ var closeLinger = 30 * time.Second
 const lingerTimeout = time.Second
 
 // sendQueue is an FD's write-behind state. It is allocated on the FD's first
-// buffered Send and kept; its buffer is taken from the loop's pool while
-// bytes are queued and returned once they are all sent.
+// buffered Send and kept; its buffers are taken from the loop's pool while
+// bytes are queued and returned once they are sent.
 type sendQueue struct {
 	op       Op     // the send in flight (op.task == nil: the loop owns it)
-	buf      []byte // nil when idle
+	buf      []byte // the buffer the send in flight reads; nil when none
 	off, end int    // buf[off:end] is not yet sent
-	inflight int    // length of the send in flight (0: none)
+	next     []byte // bytes written while a send is in flight: they go next
 	err      error  // the first failed send's error, reported by Send and Flush
 	waiters  WaitQueue
 	closing  bool // Close was called: close the descriptor once drained
@@ -59,7 +59,7 @@ type sendQueue struct {
 }
 
 // pending reports whether write-behind bytes are queued or in flight.
-func (q *sendQueue) pending() bool { return q.inflight > 0 || q.off < q.end }
+func (q *sendQueue) pending() bool { return q.buf != nil || len(q.next) > 0 }
 
 // idle reports whether no send of any kind is under way.
 func (q *sendQueue) idle() bool { return !q.pending() && !q.syncing }
@@ -119,15 +119,22 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 			return n + m, res, err
 		}
 		if q.buf == nil {
-			q.buf = l.getSendBuf()
-			q.off, q.end = 0, 0
-		}
-		if k := copy(q.buf[q.end:], p[n:]); k > 0 {
-			q.end += k
+			// Nothing in flight: a buffer of the write's size, sent now.
+			b := l.getSendBuf(len(p) - n)
+			k := copy(b, p[n:])
+			q.buf, q.off, q.end = b, 0, k
 			n += k
-			if q.inflight == 0 {
-				l.startSend(fd, q)
-			}
+			l.startSend(fd, q)
+			continue
+		}
+		// A send is in flight: append to what goes after it (in a buffer
+		// of at least nextMin, for pipelined replies).
+		if q.next == nil {
+			q.next = l.getSendBuf(max(len(p)-n, nextMin))[:0]
+		}
+		if k := min(cap(q.next)-len(q.next), len(p)-n); k > 0 {
+			q.next = append(q.next, p[n:n+k]...)
+			n += k
 			continue
 		}
 		// Full: wait for the send in flight to make room.
@@ -199,7 +206,6 @@ func (l *Loop) startSend(fd *FD, q *sendQueue) {
 	op.reset(OpSend, fd)
 	op.Buf = q.buf[q.off:q.end]
 	op.task = nil
-	q.inflight = q.end - q.off
 	l.stats.Submitted++
 	l.ops.add(op)
 	l.sendsLive++
@@ -221,26 +227,37 @@ func (l *Loop) sendDone(op *Op) {
 	l.sendsLive--
 	fd := op.FD
 	q := fd.sq
-	q.inflight = 0
+	op.Buf = nil
+	drop := false
 	if res := op.Res; res < 0 {
 		if q.err == nil {
 			q.err = syscall.Errno(-res)
 		}
-		q.off = q.end
+		drop = true
 	} else {
 		q.off += int(res)
-	}
-	op.Buf = nil
-	if q.expired && q.off < q.end {
-		// Given up on (closeLinger): the rest is dropped.
-		if q.err == nil {
-			q.err = syscall.ECANCELED
+		if q.expired {
+			// Given up on (closeLinger): the rest is dropped.
+			if q.err == nil {
+				q.err = syscall.ECANCELED
+			}
+			drop = true
 		}
-		q.off = q.end
 	}
-	if q.off < q.end {
+	if drop {
+		q.off = q.end
+		l.putSendBuf(q.next)
+		q.next = nil
+	}
+	switch {
+	case q.off < q.end:
+		l.startSend(fd, q) // the rest of a short send
+	case len(q.next) > 0:
+		l.putSendBuf(q.buf)
+		q.buf, q.off, q.end = q.next[:cap(q.next)], 0, len(q.next)
+		q.next = nil
 		l.startSend(fd, q)
-	} else {
+	default:
 		l.timers.remove(&q.linger)
 		l.putSendBuf(q.buf)
 		q.buf = nil
@@ -283,23 +300,48 @@ func (fd *FD) ShutdownWrite() error {
 	return shutdownWrite(fd.Sysfd)
 }
 
-// getSendBuf returns a write-behind buffer from the loop's pool.
-func (l *Loop) getSendBuf() []byte {
-	if n := len(l.sendBufs); n > 0 {
-		b := l.sendBufs[n-1]
-		l.sendBufs[n-1] = nil
-		l.sendBufs = l.sendBufs[:n-1]
+// Write-behind buffers come in size classes, so that many small writes in
+// flight at once (a broadcast to 10 000 connections, say) hold a small
+// buffer each rather than 16 KiB: a write takes the smallest class that
+// holds it, and what later writes append must fit in that buffer too (or
+// wait for it to drain). Each class keeps up to sendPoolBytes of free
+// buffers for reuse; what a burst needed beyond that goes back to the GC.
+var sendClasses = [...]int{256, 2 << 10, sendBufSize}
+
+const sendPoolBytes = 4 << 20
+
+// nextMin is the smallest buffer for bytes written behind a send in flight.
+const nextMin = 2 << 10
+
+// sendPool is the loop's free write-behind buffers, by class.
+type sendPool [len(sendClasses)][][]byte
+
+// getSendBuf returns a free buffer of the smallest class that holds n
+// bytes.
+func (l *Loop) getSendBuf(n int) []byte {
+	c := 0
+	for c < len(sendClasses)-1 && sendClasses[c] < n {
+		c++
+	}
+	free := l.sendBufs[c]
+	if k := len(free); k > 0 {
+		b := free[k-1]
+		free[k-1] = nil
+		l.sendBufs[c] = free[:k-1]
 		return b
 	}
-	return make([]byte, sendBufSize)
+	return make([]byte, sendClasses[c])
 }
 
-// putSendBuf returns b to the pool. The pool keeps at most maxSendBufs
-// buffers: what a burst needed beyond that goes back to the GC.
+// putSendBuf returns b (nil: nothing) to its class's free list, unless
+// that is full.
 func (l *Loop) putSendBuf(b []byte) {
-	if b != nil && len(l.sendBufs) < maxSendBufs {
-		l.sendBufs = append(l.sendBufs, b)
+	for c, size := range sendClasses {
+		if cap(b) == size {
+			if len(l.sendBufs[c])*size < sendPoolBytes {
+				l.sendBufs[c] = append(l.sendBufs[c], b[:size])
+			}
+			return
+		}
 	}
 }
-
-const maxSendBufs = 256

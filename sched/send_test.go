@@ -222,3 +222,62 @@ func TestRecvDrainedHint(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Small writes in flight on many connections at once (a broadcast) hold a
+// small buffer each, not a 16 KiB one; bytes written behind a send in flight
+// go in order in a buffer of their own.
+func TestSendBuffersFitTheWrite(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
+		const conns = 300
+		msg := bytes.Repeat([]byte("m"), 100)
+		var pairs [][2]*FD
+		defer func() {
+			for _, p := range pairs {
+				p[0].Close()
+				p[1].Close()
+			}
+		}()
+		for range conns {
+			a, b := socketPair(t, task.Loop())
+			pairs = append(pairs, [2]*FD{a, b})
+			if _, res, err := task.Send(a, msg); err != nil || res < 0 {
+				return fmt.Errorf("send: %d, %v", res, err)
+			}
+			if c := cap(a.sq.buf); c != 256 {
+				return fmt.Errorf("a 100-byte write took a %d-byte buffer", c)
+			}
+		}
+		// Behind a send in flight: 3000 bytes, then the peer reads all.
+		a, b := pairs[0][0], pairs[0][1]
+		big := bytes.Repeat([]byte("0123456789"), 300)
+		if _, res, err := task.Send(a, big); err != nil || res < 0 {
+			return fmt.Errorf("send: %d, %v", res, err)
+		}
+		if c := cap(a.sq.next); c < len(big) {
+			return fmt.Errorf("bytes behind the send in flight took a %d-byte buffer", c)
+		}
+		if res, err := task.Flush(a); err != nil || res < 0 {
+			return fmt.Errorf("flush: %d, %v", res, err)
+		}
+		want := append(append([]byte(nil), msg...), big...)
+		got := make([]byte, 0, len(want))
+		buf := make([]byte, 4096)
+		for len(got) < len(want) {
+			n, err := recvOnce(task, b, buf)
+			if err != nil || n == 0 {
+				return fmt.Errorf("recv: %d, %v", n, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("peer read %q..., want %q...", got[:20], want[:20])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
