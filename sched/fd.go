@@ -24,6 +24,8 @@ type FD struct {
 	drained bool
 	ops     *Op        // in-flight operations (intrusive list)
 	sq      *sendQueue // write-behind sends (see Send); nil until the first
+	writer  *Task      // holds the write side across a wait in Send
+	writeQ  WaitQueue  // tasks waiting for the write side, room or Flush
 	pd      pollDesc   // epoll backend state
 }
 
@@ -78,8 +80,8 @@ func (fd *FD) Close() error {
 			l.backend.Cancel(op)
 		}
 	}
+	fd.writeQ.WakeAll() // they find fd closed
 	if q := fd.sq; q != nil {
-		q.waiters.WakeAll() // they find fd closed
 		if q.pending() {
 			// Bytes are still queued behind the send in flight: the
 			// descriptor stays open until they are sent (sendDone closes

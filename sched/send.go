@@ -50,19 +50,15 @@ type sendQueue struct {
 	off, end int    // buf[off:end] is not yet sent
 	next     []byte // bytes written while a send is in flight: they go next
 	err      error  // the first failed send's error, reported by Send and Flush
-	waiters  WaitQueue
-	closing  bool // Close was called: close the descriptor once drained
-	expired  bool // closeLinger passed: drop what is left and close
+	closing  bool   // Close was called: close the descriptor once drained
+	expired  bool   // closeLinger passed: drop what is left and close
 	linger   timer
 	shutWR   bool // ShutdownWrite was called: shut down writing once drained
-	syncing  bool // a task's own send (too big to buffer) is in flight
 }
 
-// pending reports whether write-behind bytes are queued or in flight.
-func (q *sendQueue) pending() bool { return q.buf != nil || len(q.next) > 0 }
-
-// idle reports whether no send of any kind is under way.
-func (q *sendQueue) idle() bool { return !q.pending() && !q.syncing }
+// pending reports whether write-behind bytes are queued or in flight (q
+// may be nil: nothing is).
+func (q *sendQueue) pending() bool { return q != nil && (q.buf != nil || len(q.next) > 0) }
 
 // Send writes all of p to the stream socket fd (MSG_NOSIGNAL) and returns
 // how many bytes were written, like a blocking write(2) on a socket: on
@@ -78,10 +74,19 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 	if ce := t.cancelled(); ce != nil {
 		return 0, 0, ce
 	}
+	defer fd.releaseWrite(t)
 	l := t.loop
 	for n < len(p) {
 		if fd.closed {
 			return n, 0, errFDClosed
+		}
+		if fd.writer != nil && fd.writer != t {
+			// Another task is in the middle of a Send that had to wait:
+			// its bytes go out together, so this one queues behind it.
+			if err := fd.writeQ.Wait(t, "send"); err != nil {
+				return n, 0, err
+			}
+			continue
 		}
 		if q := fd.sq; q != nil && q.err != nil {
 			return n, q.errno(), nil
@@ -89,35 +94,21 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 		if fd.wrShut {
 			return n, -int32(syscall.EPIPE), nil
 		}
-		if !l.writeBehind {
-			// No queue at all (no memory per connection) until a send
-			// fails and its error must be kept.
+		if !l.writeBehind || (!fd.sq.pending() && len(p)-n > sendBufSize) {
+			// The task waits for the kernel, which reads p itself: on a
+			// backend that sends inline, or a write too big to be worth a
+			// copy when nothing is queued before it.
+			fd.writer = t
 			m, res, err := t.sendSync(fd, p[n:])
 			if err == nil && res < 0 {
+				// Kept for later Sends and Flush, like a write-behind
+				// send's failure. (No queue otherwise: no memory per
+				// connection on the epoll backend.)
 				fd.sendQueue().err = syscall.Errno(-res)
 			}
 			return n + m, res, err
 		}
 		q := fd.sendQueue()
-		switch {
-		case q.syncing:
-			// Another task's big send is in flight: queue behind it.
-			if err := q.waiters.Wait(t, "send"); err != nil {
-				return n, 0, err
-			}
-			continue
-		case q.idle() && len(p)-n > sendBufSize:
-			// Too big to be worth a copy: the task waits for the
-			// kernel, and the kernel reads p itself.
-			q.syncing = true
-			m, res, err := t.sendSync(fd, p[n:])
-			q.syncing = false
-			if err == nil && res < 0 {
-				q.err = syscall.Errno(-res)
-			}
-			q.waiters.WakeAll()
-			return n + m, res, err
-		}
 		if q.buf == nil {
 			// Nothing in flight: a buffer of the write's size, sent now.
 			b := l.getSendBuf(len(p) - n)
@@ -137,12 +128,23 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 			n += k
 			continue
 		}
-		// Full: wait for the send in flight to make room.
-		if err := q.waiters.Wait(t, "send"); err != nil {
+		// Full: wait for the send in flight to make room, holding the
+		// write side so that no other task's bytes get in between.
+		fd.writer = t
+		if err := fd.writeQ.Wait(t, "send"); err != nil {
 			return n, 0, err
 		}
 	}
 	return n, 0, nil
+}
+
+// releaseWrite ends t's hold of fd's write side, if it has it, and lets the
+// tasks that wait for it try again.
+func (fd *FD) releaseWrite(t *Task) {
+	if fd.writer == t {
+		fd.writer = nil
+		fd.writeQ.WakeAll()
+	}
 }
 
 // sendQueue returns fd's write-behind state, allocating it on first use.
@@ -177,6 +179,9 @@ func (t *Task) Flush(fd *FD) (res int32, err error) {
 		return 0, ce
 	}
 	for {
+		if fd.closed {
+			return 0, errFDClosed
+		}
 		q := fd.sq
 		if q == nil {
 			return 0, nil
@@ -187,7 +192,7 @@ func (t *Task) Flush(fd *FD) (res int32, err error) {
 		if !q.pending() {
 			return 0, nil
 		}
-		if err := q.waiters.Wait(t, "flush"); err != nil {
+		if err := fd.writeQ.Wait(t, "flush"); err != nil {
 			return 0, err
 		}
 	}
@@ -271,7 +276,7 @@ func (l *Loop) sendDone(op *Op) {
 			shutdownWrite(fd.Sysfd)
 		}
 	}
-	q.waiters.WakeAll()
+	fd.writeQ.WakeAll()
 }
 
 // lingerExpired gives up on a closed FD's write-behind bytes: the send in

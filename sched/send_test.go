@@ -2,7 +2,9 @@ package sched
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -274,6 +276,112 @@ func TestSendBuffersFitTheWrite(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			return fmt.Errorf("peer read %q..., want %q...", got[:20], want[:20])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Send that has to wait for room in the middle of its bytes keeps the
+// write side: a task that runs while it waits (here, one that was already
+// ready when room appeared) queues its bytes behind, never between.
+func TestWaitingSendIsNotSplit(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
+		a, b := socketPair(t, task.Loop())
+		defer b.Close()
+		yWaiting := false
+		err := RunGroup(task, func(g *Group) error {
+			g.Spawn(func(task *Task) error { // Z: writes while Y waits for room
+				for i := 0; !yWaiting || a.writeQ.Len() != 0; i++ {
+					if i > 100000 {
+						return fmt.Errorf("Y never waited")
+					}
+					if err := task.Checkpoint(); err != nil {
+						return err
+					}
+				}
+				_, res, err := task.Send(a, bytes.Repeat([]byte("Z"), 1000))
+				if err != nil || res < 0 {
+					return fmt.Errorf("Z: %d, %v", res, err)
+				}
+				return nil
+			})
+			g.Spawn(func(task *Task) error { // Y
+				task.Send(a, bytes.Repeat([]byte("A"), 100))  // in flight
+				task.Send(a, bytes.Repeat([]byte("B"), 2000)) // queued behind it
+				yWaiting = true
+				_, res, err := task.Send(a, bytes.Repeat([]byte("Y"), 1000)) // waits for room
+				if err != nil || res < 0 {
+					return fmt.Errorf("Y: %d, %v", res, err)
+				}
+				return nil
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if res, err := task.Flush(a); err != nil || res < 0 {
+			return fmt.Errorf("flush: %d, %v", res, err)
+		}
+		a.Close()
+		var got []byte
+		buf := make([]byte, 8192)
+		for {
+			n, err := recvOnce(task, b, buf)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			got = append(got, buf[:n]...)
+		}
+		var runs []string
+		for i := 0; i < len(got); {
+			j := i
+			for j < len(got) && got[j] == got[i] {
+				j++
+			}
+			runs = append(runs, fmt.Sprintf("%c×%d", got[i], j-i))
+			i = j
+		}
+		if len(runs) != 4 {
+			return fmt.Errorf("a Send was split by another task's Send: %v", runs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Flush on a closed FD returns net.ErrClosed at once, as Send does, even
+// while its bytes linger.
+func TestFlushAfterClose(t *testing.T) {
+	if !UringCompiledIn {
+		t.Skip("io_uring compiled out")
+	}
+	err := Run(Config{Backend: BackendUring}, func(task *Task) error {
+		a, b, err := fillThenClose(t, task)
+		defer b.Close()
+		if err != nil {
+			return err
+		}
+		began := time.Now()
+		if res, err := task.Flush(a); !errors.Is(err, net.ErrClosed) || res != 0 {
+			return fmt.Errorf("flush after close: %d, %v; want net.ErrClosed", res, err)
+		}
+		if _, _, err := task.Send(a, []byte("x")); !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("send after close: %v; want net.ErrClosed", err)
+		}
+		if d := time.Since(began); d > time.Second {
+			return fmt.Errorf("flush after close took %v", d)
 		}
 		return nil
 	})
