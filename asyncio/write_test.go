@@ -246,16 +246,23 @@ func TestWriteAfterPeerReset(t *testing.T) {
 	})
 }
 
+// netListener returns a plain net loopback listener, closed when the test
+// ends.
+func netListener(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
 // Bytes written just before the main task returns reach a peer outside the
 // loop (a plain net.Conn), even though nothing waited for them.
 func TestRunDeliversWritesBeforeReturning(t *testing.T) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			ln := netListener(t)
 			const total = 200 << 10
 			got := make(chan error, 1)
 			go func() {
@@ -277,7 +284,7 @@ func TestRunDeliversWritesBeforeReturning(t *testing.T) {
 				}
 				got <- err
 			}()
-			err = asyncio.Run(func(task *asyncio.Task) error {
+			err := asyncio.Run(func(task *asyncio.Task) error {
 				c, err := asyncio.Dial(task, "tcp", ln.Addr().String())
 				if err != nil {
 					return err
@@ -300,11 +307,7 @@ func TestRunDeliversWritesBeforeReturning(t *testing.T) {
 func TestRunReturnsWhenPeerNeverReads(t *testing.T) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			ln := netListener(t)
 			peer := make(chan net.Conn, 1)
 			go func() {
 				c, _ := ln.Accept()
@@ -312,7 +315,7 @@ func TestRunReturnsWhenPeerNeverReads(t *testing.T) {
 			}()
 			began := time.Now()
 			var wrote int
-			err = asyncio.Run(func(task *asyncio.Task) error {
+			err := asyncio.Run(func(task *asyncio.Task) error {
 				c, err := asyncio.Dial(task, "tcp", ln.Addr().String())
 				if err != nil {
 					return err

@@ -38,8 +38,9 @@
 // the loop; a failed one is reported by the next Send or Flush. FD.Close and
 // ShutdownWrite deliver what is queued first (the descriptor stays open
 // until then, for at most 30 seconds if the peer does not read, or until the
-// loop ends: the end of Run waits up to a second for queued bytes). The epoll backend tries sends inline, so its Send waits
-// as before; Config.NoWriteBehind turns the buffering off everywhere.
+// loop ends: the end of Run waits up to a second for queued bytes). The
+// epoll backend tries sends inline, so its Send waits as before;
+// Config.NoWriteBehind turns the buffering off everywhere.
 //
 // # Cancellation
 //

@@ -553,7 +553,8 @@ func (l *Loop) teardown() {
 	// Descriptors closed while write-behind bytes were still queued
 	// (FD.Close left them open for sendDone) are closed now.
 	for _, s := range l.ops.slots {
-		if op := s.op; op != nil && op.task == nil && op.FD != nil && op.FD.sq != nil && op.FD.sq.closing {
+		// An op without a task is a write-behind send: its FD has a sendQueue.
+		if op := s.op; op != nil && op.task == nil && op.FD.sq.closing {
 			op.FD.sq.closing = false
 			closeFd(op.FD.Sysfd)
 		}

@@ -45,13 +45,13 @@ const lingerTimeout = time.Second
 // buffered Send and kept; its buffers are taken from the loop's pool while
 // bytes are queued and returned once they are sent.
 type sendQueue struct {
-	op       Op     // the send in flight (op.task == nil: the loop owns it)
-	buf      []byte // the buffer the send in flight reads; nil when none
-	off, end int    // buf[off:end] is not yet sent
-	next     []byte // bytes written while a send is in flight: they go next
-	err      error  // the first failed send's error, reported by Send and Flush
-	closing  bool   // Close was called: close the descriptor once drained
-	expired  bool   // closeLinger passed: drop what is left and close
+	op       Op            // the send in flight (op.task == nil: the loop owns it)
+	buf      []byte        // the buffer the send in flight reads; nil when none
+	off, end int           // buf[off:end] is not yet sent
+	next     []byte        // bytes written while a send is in flight: they go next
+	err      syscall.Errno // the first failed send's error (0: none), reported by Send and Flush
+	closing  bool          // Close was called: close the descriptor once drained
+	expired  bool          // closeLinger passed: drop what is left and close
 	linger   timer
 	shutWR   bool // ShutdownWrite was called: shut down writing once drained
 }
@@ -88,8 +88,8 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 			}
 			continue
 		}
-		if q := fd.sq; q != nil && q.err != nil {
-			return n, q.errno(), nil
+		if q := fd.sq; q != nil && q.err != 0 {
+			return n, -int32(q.err), nil
 		}
 		if fd.wrShut {
 			return n, -int32(syscall.EPIPE), nil
@@ -172,8 +172,9 @@ func (t *Task) sendSync(fd *FD, p []byte) (int, int32, error) {
 }
 
 // Flush waits until every byte Send accepted for fd has reached the kernel,
-// and returns, like Send, -errno in res if a send on fd has failed. It returns the
-// cancellation error when t is cancelled first.
+// and returns, like Send, -errno in res if a send on fd has failed. It
+// returns the cancellation error when t is cancelled first, and
+// net.ErrClosed when fd is closed.
 func (t *Task) Flush(fd *FD) (res int32, err error) {
 	if ce := t.cancelled(); ce != nil {
 		return 0, ce
@@ -186,8 +187,8 @@ func (t *Task) Flush(fd *FD) (res int32, err error) {
 		if q == nil {
 			return 0, nil
 		}
-		if q.err != nil {
-			return q.errno(), nil
+		if q.err != 0 {
+			return -int32(q.err), nil
 		}
 		if !q.pending() {
 			return 0, nil
@@ -198,29 +199,16 @@ func (t *Task) Flush(fd *FD) (res int32, err error) {
 	}
 }
 
-func (q *sendQueue) errno() int32 {
-	if e, ok := q.err.(syscall.Errno); ok {
-		return -int32(e)
-	}
-	return -int32(syscall.EIO)
-}
-
 // startSend submits buf[off:end] as the FD's one send in flight.
 func (l *Loop) startSend(fd *FD, q *sendQueue) {
 	op := &q.op
 	op.reset(OpSend, fd)
 	op.Buf = q.buf[q.off:q.end]
 	op.task = nil
-	l.stats.Submitted++
-	l.ops.add(op)
 	l.sendsLive++
-	if l.backend.Start(op) {
-		l.ops.remove(op)
+	if l.start(op) {
 		l.sendDone(op)
-		return
 	}
-	op.pending = true
-	fd.link(op)
 }
 
 // sendDone handles the completion of a write-behind send: it continues a
@@ -235,7 +223,7 @@ func (l *Loop) sendDone(op *Op) {
 	op.Buf = nil
 	drop := false
 	if res := op.Res; res < 0 {
-		if q.err == nil {
+		if q.err == 0 {
 			q.err = syscall.Errno(-res)
 		}
 		drop = true
@@ -243,7 +231,7 @@ func (l *Loop) sendDone(op *Op) {
 		q.off += int(res)
 		if q.expired {
 			// Given up on (closeLinger): the rest is dropped.
-			if q.err == nil {
+			if q.err == 0 {
 				q.err = syscall.ECANCELED
 			}
 			drop = true

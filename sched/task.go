@@ -267,22 +267,14 @@ func (t *Task) Do(op *Op) (int32, error) {
 	if fd != nil && fd.closed {
 		return 0, errFDClosed
 	}
-	l := t.loop
-	l.stats.Submitted++
 	op.task = t
-	l.ops.add(op)
-	if l.backend.Start(op) {
-		l.ops.remove(op)
+	if t.loop.start(op) {
 		t.budget--
 		if t.budget <= 0 {
 			t.budget = syncBudget
 			t.yieldNow()
 		}
 		return op.Res, nil
-	}
-	op.pending = true
-	if fd != nil {
-		fd.link(op)
 	}
 	t.suspend(waitOp, op.Code.String())
 	if op.cancelled {
@@ -296,6 +288,24 @@ func (t *Task) Do(op *Op) (int32, error) {
 		}
 	}
 	return op.Res, nil
+}
+
+// start hands op (its task already set: nil for the loop's own sends) to
+// the backend. It returns true when the operation finished at once (op.Res
+// holds the result); otherwise op is in flight, registered in the in-flight
+// table and on its FD, until its completion is reaped.
+func (l *Loop) start(op *Op) bool {
+	l.stats.Submitted++
+	l.ops.add(op)
+	if l.backend.Start(op) {
+		l.ops.remove(op)
+		return true
+	}
+	op.pending = true
+	if op.FD != nil {
+		op.FD.link(op)
+	}
+	return false
 }
 
 // yieldNow puts the task at the back of the run queue and lets the others
