@@ -49,4 +49,12 @@
 // reports lost completions; with IORING_FEAT_NODROP a full completion queue
 // only parks completions on the kernel's overflow list, and the next
 // Submit or SubmitAndWait moves them into the ring.
+//
+// # Waiting for a batch
+//
+// SubmitAndWaitMin (Linux 6.12, FeatMinTimeout) asks for several
+// completions with a bound on how long a lone one may wait: the kernel wakes
+// the caller once the batch is complete, or, after the bound, as soon as at
+// least one completion is ready. A fired timeout SQE ends any wait at once,
+// batch or not: that is how the kernel's own timeouts work.
 package uring

@@ -98,6 +98,8 @@ const (
 	FeatCQESkip        = 1 << 11
 	FeatLinkedFile     = 1 << 12
 	FeatRegRegRing     = 1 << 13
+	FeatRecvsendBundle = 1 << 14
+	FeatMinTimeout     = 1 << 15 // min_wait_usec in the wait argument (6.12)
 )
 
 // io_uring_enter flags.
@@ -182,6 +184,10 @@ var ErrCQEDropped error = &os.SyscallError{Syscall: "io_uring_enter: completions
 // ErrNoExtArg is returned by SubmitAndWait when a timed wait is asked of a
 // kernel without IORING_FEAT_EXT_ARG (before 5.11).
 var ErrNoExtArg = errors.New("uring: timed wait needs IORING_FEAT_EXT_ARG (Linux 5.11)")
+
+// ErrNoMinTimeout is returned by SubmitAndWaitMin when the kernel lacks
+// IORING_FEAT_MIN_TIMEOUT (Linux 6.12).
+var ErrNoMinTimeout = errors.New("uring: batch wait needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12)")
 
 // Ring is an io_uring instance. See the package documentation for the rules
 // of ownership.
@@ -603,9 +609,31 @@ const splitBackoff = 8
 // that did not post enough completions. Otherwise one enter submits and
 // waits.
 func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) {
+	return r.SubmitAndWaitMin(waitNr, 0, timeout)
+}
+
+// batchTimeout is the overall timeout SubmitAndWaitMin gives the kernel when
+// the caller asked for none: with no overall timeout, the kernel ends the
+// wait when minWait expires even if nothing completed. When it expires the
+// wait just returns, like an expired timeout.
+const batchTimeout = time.Hour
+
+// SubmitAndWaitMin is SubmitAndWait with a batch wait (IORING_FEAT_MIN_TIMEOUT,
+// 6.12; ErrNoMinTimeout before): it waits until waitNr completions are
+// ready, or, once minWait has passed, until at least one is, or until
+// timeout passes. A caller that expects many completions can so ask for a
+// batch without delaying a lone completion by more than minWait. A minWait
+// of 0, or one not shorter than timeout, is SubmitAndWait.
+func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (int, error) {
 	n := r.flush()
 	if timeout == 0 || waitNr == 0 {
 		return r.enterNoWait(n, enterGetEvents)
+	}
+	if (timeout > 0 && minWait >= timeout) || waitNr == 1 {
+		minWait = 0
+	}
+	if minWait > 0 && r.params.Features&FeatMinTimeout == 0 {
+		return 0, ErrNoMinTimeout
 	}
 	if timeout > 0 && r.params.Features&FeatExtArg == 0 {
 		return 0, ErrNoExtArg // before submitting anything
@@ -631,13 +659,20 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 	var argp unsafe.Pointer
 	argsz := uintptr(0)
 	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+	if timeout > 0 || minWait > 0 {
+		if timeout > 0 {
+			deadline = time.Now().Add(timeout)
+		}
+		kt := timeout
+		if kt < 0 {
+			kt = batchTimeout
+		}
 		// The timespec and the arg block live in the Ring, on the heap,
 		// never on this goroutine's (movable) stack; the kernel copies
 		// them during the enter.
-		r.ts = unix.NsecToTimespec(int64(timeout))
-		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts)))}
+		r.ts = unix.NsecToTimespec(int64(kt))
+		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts))),
+			minWait: uint32(min((minWait+time.Microsecond-1)/time.Microsecond, 1<<31))}
 		argp = unsafe.Pointer(&r.arg)
 		argsz = unsafe.Sizeof(r.arg)
 		flags |= enterExtArg
@@ -651,9 +686,11 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 		switch e {
 		case 0:
 			submitted += int(ret)
-			if r.CQReady() >= waitNr || (n > 0 && uint32(ret) != n) {
-				// The wait is over, or the kernel stopped submitting
-				// early (and then skipped the wait).
+			ready := r.CQReady()
+			if ready >= waitNr || (n > 0 && uint32(ret) != n) || (minWait > 0 && ready > 0) {
+				// The wait is over (a batch wait also ends with fewer
+				// than waitNr once minWait has passed), or the kernel
+				// stopped submitting early (and then skipped the wait).
 				return submitted, nil
 			}
 			// Either the kernel submitted and then waited, and a submit
@@ -664,12 +701,19 @@ func (r *Ring) SubmitAndWait(waitNr uint32, timeout time.Duration) (int, error) 
 			// nothing, with what is left of the timeout.
 			n = 0
 		case unix.ETIME:
+			if timeout < 0 && r.CQReady() == 0 {
+				// batchTimeout (or the minimum wait on a kernel that
+				// ends it early) expired with nothing ready: the caller
+				// asked to wait for ever.
+				n = 0
+				break
+			}
 			return submitted, nil
 		case unix.EINTR:
 			// Nothing was submitted by this call; whatever is still
 			// queued goes with the retry.
 			n = r.SQReady()
-			if r.CQReady() >= waitNr {
+			if ready := r.CQReady(); ready >= waitNr || (minWait > 0 && ready > 0) {
 				return submitted, nil
 			}
 		case unix.EBUSY, unix.EAGAIN:

@@ -771,3 +771,86 @@ func TestEntersCountsEverySyscall(t *testing.T) {
 	}
 	runtime.KeepAlive(ts)
 }
+
+// TestSubmitAndWaitMin checks the batch wait's three ways out: a full batch
+// ends it at once; once minWait has passed, one completion is enough; with
+// none, it keeps waiting past minWait (for the first completion, or the
+// timeout) instead of returning empty. (No subtests: the ring is
+// SINGLE_ISSUER, and a subtest's goroutine may run on another thread.)
+func TestSubmitAndWaitMin(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 64})
+	if r.Features()&FeatMinTimeout == 0 {
+		if _, err := r.SubmitAndWaitMin(4, time.Millisecond, time.Second); !errors.Is(err, ErrNoMinTimeout) {
+			t.Fatalf("SubmitAndWaitMin without IORING_FEAT_MIN_TIMEOUT: err %v, want ErrNoMinTimeout", err)
+		}
+		t.Skip("kernel lacks IORING_FEAT_MIN_TIMEOUT (6.12)")
+	}
+	cqes := make([]CQE, 64)
+	wait := func(what string, waitNr uint32, minWait, timeout time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if _, err := r.SubmitAndWaitMin(waitNr, minWait, timeout); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return time.Since(start)
+	}
+	// A read on a pipe that another goroutine writes to after d: an
+	// ordinary completion. (A timeout SQE would not do: a fired timeout
+	// ends any wait at once.)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	buf := make([]byte, 8)
+	readAfter := func(d time.Duration, ud uint64) {
+		sqe := r.GetSQE()
+		sqe.PrepRead(p[0], buf, ^uint64(0))
+		sqe.SetUserData(ud)
+		time.AfterFunc(d, func() { unix.Write(p[1], []byte{1}) })
+	}
+
+	// A full batch ends the wait at once, long before minWait.
+	for i := range 4 {
+		sqe := r.GetSQE()
+		sqe.PrepNop()
+		sqe.SetUserData(uint64(i))
+	}
+	if el := wait("full batch", 4, 10*time.Second, -1); el > 5*time.Second {
+		t.Errorf("full batch: a wait for 4 completions took %v with 4 ready: it waited out minWait", el)
+	}
+	if n := r.Reap(cqes); n != 4 {
+		t.Fatalf("full batch: reaped %d completions, want 4", n)
+	}
+
+	// One completion (1ms) of the 8 asked for: the wait lasts minWait (the
+	// kernel's timer does not fire early), then returns with it.
+	readAfter(time.Millisecond, 1)
+	el := wait("one after minWait", 8, 30*time.Millisecond, -1)
+	if n := r.Reap(cqes); n != 1 || cqes[0].UserData != 1 {
+		t.Fatalf("one after minWait: reaped %d completions, want the read's one", n)
+	}
+	if el < 25*time.Millisecond || el > 10*time.Second {
+		t.Errorf("one after minWait: wait took %v, want about minWait (30ms)", el)
+	}
+
+	// Nothing by minWait (5ms): the wait goes on until the first
+	// completion (60ms) instead of returning empty.
+	readAfter(60*time.Millisecond, 2)
+	el = wait("none by minWait", 8, 5*time.Millisecond, -1)
+	if n := r.Reap(cqes); n != 1 || cqes[0].UserData != 2 {
+		t.Fatalf("none by minWait: reaped %d completions, want the 60ms read's one", n)
+	}
+	if el < 50*time.Millisecond {
+		t.Errorf("none by minWait: wait returned after %v; it must go on past minWait (5ms) until a completion", el)
+	}
+
+	// Nothing at all: the overall timeout ends it.
+	if el := wait("overall timeout", 8, 5*time.Millisecond, 40*time.Millisecond); el < 35*time.Millisecond {
+		t.Errorf("overall timeout: wait with nothing in flight returned after %v, want the 40ms timeout", el)
+	}
+	if n := r.CQReady(); n != 0 {
+		t.Fatalf("overall timeout: %d completions ready, want none", n)
+	}
+}
