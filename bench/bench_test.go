@@ -143,6 +143,43 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// TestTargetRunsMet: the verdict is the median's, and the runs are counted
+// one by one, so that a median just past the goal reads differently from
+// one that no run came near.
+func TestTargetRunsMet(t *testing.T) {
+	r := testReport()
+	pt := loadSpec{conns: 64, size: 64, depth: 16}
+	k := pt.String()
+	// corio-uring ÷ net CPU/msg by run: 0.75, 0.85, 0.70: median 0.75, met
+	// in 2 of 3 runs.
+	for i, f := range []float64{0.75, 0.85, 0.70} {
+		r.runs[k]["corio-uring"][i] = run(i, 1000000, f, 0.99)
+	}
+	for _, tg := range r.targets() {
+		switch tg.what {
+		case "corio-uring CPU/msg ÷ net, 64 conns, 64 B, 16 in flight":
+			if got := tg.verdict() + tg.runsMet(); got != "met (2/3 runs)" {
+				t.Errorf("%s: %q, want %q", tg.what, got, "met (2/3 runs)")
+			}
+		case "corio-uring CPU/msg ÷ c-liburing, 64 conns, 64 B, 16 in flight":
+			// ÷ 0.857: 0.875, 0.99, 0.82: all within 1.1.
+			if got := tg.verdict() + tg.runsMet(); got != "met (3/3 runs)" {
+				t.Errorf("%s: %q, want %q", tg.what, got, "met (3/3 runs)")
+			}
+		}
+	}
+	for i, f := range []float64{0.85, 0.78, 0.90} {
+		r.runs[k]["corio-uring"][i] = run(i, 1000000, f, 0.99)
+	}
+	for _, tg := range r.targets() {
+		if tg.what == "corio-uring CPU/msg ÷ net, 64 conns, 64 B, 16 in flight" {
+			if got := tg.verdict() + tg.runsMet(); got != "missed (1/3 runs met it)" {
+				t.Errorf("%s: %q, want %q", tg.what, got, "missed (1/3 runs met it)")
+			}
+		}
+	}
+}
+
 func TestMarkdownJudgesOnCPUWhenClientBusy(t *testing.T) {
 	r := testReport()
 	// A point where the client has room: msgs/s judges.
@@ -156,7 +193,8 @@ func TestMarkdownJudgesOnCPUWhenClientBusy(t *testing.T) {
 		"| 1.00 | **0.90** |",
 		"| corio-uring | 2000 [2000–2000] |", // 1 conn: client 50% → msgs/s in bold
 		"| **2.00** | 0.50 |",
-		"| corio-uring CPU/msg ÷ net, 64 conns, 64 B, 16 in flight | ≤ 0.80 | 0.90 [0.90–0.90] | missed |",
+		"| corio-uring CPU/msg ÷ net, 64 conns, 64 B, 16 in flight | ≤ 0.80 | 0.90 [0.90–0.90] | missed (0/3 runs met it) |",
+		"| corio-uring CPU/msg ÷ c-liburing, 64 conns, 64 B, 16 in flight | ≤ 1.10 | 1.05 [1.05–1.05] | met (3/3 runs) |",
 		"| corio-epoll | failed |", // at the 1-connection point
 	} {
 		if !strings.Contains(md, s) {

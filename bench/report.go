@@ -81,6 +81,13 @@ func stat(ms []measurement, f func(measurement) float64) (med, lo, hi float64) {
 // pairing the runs of the same repetition (which ran back to back), and
 // how many pairs there were.
 func pairRatio(a, b []measurement, f func(measurement) float64) (med, lo, hi float64, n int) {
+	xs := pairRatios(a, b, f)
+	med, lo, hi = median(xs)
+	return med, lo, hi, len(xs)
+}
+
+// pairRatios returns f(a)/f(b) for each repetition both ran.
+func pairRatios(a, b []measurement, f func(measurement) float64) []float64 {
 	var xs []float64
 	for _, x := range a {
 		for _, y := range b {
@@ -89,8 +96,7 @@ func pairRatio(a, b []measurement, f func(measurement) float64) (med, lo, hi flo
 			}
 		}
 	}
-	med, lo, hi = median(xs)
-	return med, lo, hi, len(xs)
+	return xs
 }
 
 func machine() string {
