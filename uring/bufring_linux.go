@@ -130,6 +130,12 @@ func (br *BufRing) Unregister() error {
 	}
 	reg := bufReg{bgid: br.bgid}
 	_, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(br.r.fd), unregisterPbuf, uintptr(unsafe.Pointer(&reg)), 1, 0, 0)
+	if e != 0 {
+		// The group may still be registered: the kernel may still pick
+		// its buffers, so they stay mapped and referenced (Close frees
+		// them with the ring).
+		return os.NewSyscallError("io_uring_register(UNREGISTER_PBUF_RING)", e)
+	}
 	br.unmap()
 	rings := br.r.bufRings
 	for i, x := range rings {
@@ -137,9 +143,6 @@ func (br *BufRing) Unregister() error {
 			br.r.bufRings = append(rings[:i], rings[i+1:]...)
 			break
 		}
-	}
-	if e != 0 {
-		return os.NewSyscallError("io_uring_register(UNREGISTER_PBUF_RING)", e)
 	}
 	return nil
 }

@@ -111,7 +111,6 @@ const (
 
 // SQ ring flags.
 const (
-	sqNeedWakeup = 1 << 0
 	sqCQOverflow = 1 << 1
 	sqTaskrun    = 1 << 2
 )
@@ -251,6 +250,14 @@ func setupTries(cfg Config) []uint32 {
 	return append(tries, 0)
 }
 
+// supportedFlags are the setup flags this binding honours. The others need
+// what it does not do: a polling SQ thread to wake (SQPOLL), 128-byte SQEs
+// or 32-byte CQEs (SQE128, CQE32), completions reaped by polling (IOPOLL),
+// caller-provided ring memory (NO_MMAP, REGISTERED_FD_ONLY), a disabled
+// ring to enable (R_DISABLED) or fields Config lacks (ATTACH_WQ, SQ_AFF).
+const supportedFlags = SetupCQSize | SetupClamp | SetupSubmitAll | SetupCoopTaskrun |
+	SetupTaskrunFlag | SetupSingleIssuer | SetupDeferTaskrun | SetupNoSQArray
+
 // sysSetup is io_uring_setup(2); tests replace it to play an older kernel.
 var sysSetup = func(entries uint32, p *Params) (int, syscall.Errno) {
 	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(p)), 0)
@@ -265,7 +272,13 @@ var sysSetup = func(entries uint32, p *Params) (int, syscall.Errno) {
 //
 // With SINGLE_ISSUER only the thread that called New may submit: lock it
 // with runtime.LockOSThread first, and keep it locked while the ring lives.
+// Flags the binding does not honour (SQPOLL, IOPOLL, SQE128, CQE32, NO_MMAP,
+// R_DISABLED, ATTACH_WQ, SQ_AFF, REGISTERED_FD_ONLY) are refused with an
+// error wrapping errors.ErrUnsupported.
 func New(cfg Config) (*Ring, error) {
+	if bad := cfg.Flags &^ supportedFlags; bad != 0 {
+		return nil, fmt.Errorf("uring: setup flags %#x are not supported by this binding: %w", bad, errors.ErrUnsupported)
+	}
 	if cfg.Entries == 0 {
 		cfg.Entries = 256
 	}
@@ -494,10 +507,10 @@ func (r *Ring) flush() uint32 {
 		}
 	}
 	// Release: the SQE contents (and array entries) must be visible to the
-	// kernel before the tail that hands them over. Without SQPOLL the
-	// kernel reads them only inside our own io_uring_enter, which orders
-	// them anyway; the store costs one locked instruction per batch, not
-	// per SQE, and keeps the protocol right for a polling kernel thread.
+	// kernel before the tail that hands them over. Without SQPOLL (which
+	// New refuses) the kernel reads them only inside our own
+	// io_uring_enter, which orders them anyway; the store costs one locked
+	// instruction per batch, not per SQE.
 	atomic.StoreUint32(r.sqTail, r.sqeTail)
 	return r.SQReady()
 }
@@ -592,10 +605,14 @@ const splitBackoff = 8
 // timeout passes (timeout < 0: no limit; timeout 0: do not wait, like
 // Submit). The timeout uses IORING_ENTER_EXT_ARG (5.11; ErrNoExtArg before),
 // so no timeout SQE is spent. It returns the number of SQEs consumed; an
-// expired timeout is not an error.
+// expired timeout is not an error. waitNr is capped at the CQ's size.
 //
-// Signals (the Go runtime's preemption, the profiler) interrupt the wait:
-// SubmitAndWait retries without submitting anything twice, with what is
+// The wait may end with fewer than waitNr completions ready (but at least
+// one): a fired timeout SQE ends every wait in the kernel, and so does a
+// signal once completions are ready; as liburing does, SubmitAndWait then
+// returns, and a caller that needs more reaps and waits again. A signal
+// (the Go runtime's preemption, the profiler) that interrupts a wait with
+// nothing ready is retried without submitting anything twice, with what is
 // left of the timeout. When the CQ is full and the kernel cannot flush its
 // overflow list (EBUSY, kernels before 5.19), or it is short of memory
 // (EAGAIN), it returns at once without error: the caller reaps and calls
@@ -625,18 +642,24 @@ const batchTimeout = time.Hour
 // batch without delaying a lone completion by more than minWait. A minWait
 // of 0, or one not shorter than timeout, is SubmitAndWait.
 func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (int, error) {
+	// The kernel caps a wait at the CQ's size (and returns once the CQ is
+	// full): asking for more would never be satisfied.
+	waitNr = min(waitNr, r.params.CQEntries)
+	if (timeout > 0 && minWait >= timeout) || waitNr <= 1 {
+		minWait = 0
+	}
+	if timeout != 0 && waitNr > 0 {
+		// Before the SQ tail is published: an error submits nothing.
+		if minWait > 0 && r.params.Features&FeatMinTimeout == 0 {
+			return 0, ErrNoMinTimeout
+		}
+		if timeout > 0 && r.params.Features&FeatExtArg == 0 {
+			return 0, ErrNoExtArg
+		}
+	}
 	n := r.flush()
 	if timeout == 0 || waitNr == 0 {
 		return r.enterNoWait(n, enterGetEvents)
-	}
-	if (timeout > 0 && minWait >= timeout) || waitNr == 1 {
-		minWait = 0
-	}
-	if minWait > 0 && r.params.Features&FeatMinTimeout == 0 {
-		return 0, ErrNoMinTimeout
-	}
-	if timeout > 0 && r.params.Features&FeatExtArg == 0 {
-		return 0, ErrNoExtArg // before submitting anything
 	}
 	submitted := 0
 	if n >= SplitSubmit || r.CQReady() >= waitNr || (n > 0 && r.splitMiss == 0) {
@@ -658,10 +681,11 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 	flags := uint32(enterGetEvents) | r.enterFlags
 	var argp unsafe.Pointer
 	argsz := uintptr(0)
-	var deadline time.Time
+	var start, deadline time.Time
 	if timeout > 0 || minWait > 0 {
+		start = time.Now()
 		if timeout > 0 {
-			deadline = time.Now().Add(timeout)
+			deadline = start.Add(timeout)
 		}
 		kt := timeout
 		if kt < 0 {
@@ -671,8 +695,7 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 		// never on this goroutine's (movable) stack; the kernel copies
 		// them during the enter.
 		r.ts = unix.NsecToTimespec(int64(kt))
-		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts))),
-			minWait: uint32(min((minWait+time.Microsecond-1)/time.Microsecond, 1<<31))}
+		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts))), minWait: usec(minWait)}
 		argp = unsafe.Pointer(&r.arg)
 		argsz = unsafe.Sizeof(r.arg)
 		flags |= enterExtArg
@@ -686,19 +709,22 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 		switch e {
 		case 0:
 			submitted += int(ret)
-			ready := r.CQReady()
-			if ready >= waitNr || (n > 0 && uint32(ret) != n) || (minWait > 0 && ready > 0) {
-				// The wait is over (a batch wait also ends with fewer
-				// than waitNr once minWait has passed), or the kernel
-				// stopped submitting early (and then skipped the wait).
+			if r.CQReady() > 0 || (n > 0 && uint32(ret) != n) {
+				// The wait is over: waitNr completions are ready, or
+				// fewer because the kernel ended the wait early (a fired
+				// timeout SQE ends every wait; so does minWait, and a
+				// signal when completions are ready, and the return
+				// value does not say which); or the kernel stopped
+				// submitting early (and then skipped the wait). Like
+				// liburing, return with what is ready.
 				return submitted, nil
 			}
-			// Either the kernel submitted and then waited, and a submit
-			// count hides the wait's outcome (EINTR and ETIME are
-			// dropped), or a pure wait returned success with fewer
-			// completions than asked for (seen once under heavy load on
-			// 6.18, DEFER_TASKRUN). Wait again for the rest, submitting
-			// nothing, with what is left of the timeout.
+			// Nothing is ready: the kernel submitted and then waited,
+			// and a submit count hides the wait's outcome (EINTR and
+			// ETIME are dropped), or a pure wait returned success with
+			// nothing (seen once under heavy load on 6.18,
+			// DEFER_TASKRUN). Wait again, submitting nothing, with what
+			// is left of the timeout.
 			n = 0
 		case unix.ETIME:
 			if timeout < 0 && r.CQReady() == 0 {
@@ -723,6 +749,16 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 		default:
 			return submitted, os.NewSyscallError("io_uring_enter", e)
 		}
+		if minWait > 0 {
+			// The kernel measures minWait from each enter: the retry
+			// gets what is left of it, and once it has passed, one
+			// completion is enough.
+			if rest := minWait - time.Since(start); rest > 0 {
+				r.arg.minWait = usec(rest)
+			} else {
+				r.arg.minWait, minWait, waitNr = 0, 0, 1
+			}
+		}
 		if timeout > 0 {
 			left := time.Until(deadline)
 			if left <= 0 {
@@ -733,8 +769,18 @@ func (r *Ring) SubmitAndWaitMin(waitNr uint32, minWait, timeout time.Duration) (
 				return submitted + k, err
 			}
 			r.ts = unix.NsecToTimespec(int64(left))
+			if time.Duration(r.arg.minWait)*time.Microsecond >= left {
+				// The kernel would sleep out minWait past the deadline
+				// (it arms the overall timer only when minWait ends).
+				r.arg.minWait = 0
+			}
 		}
 	}
+}
+
+// usec converts d to whole microseconds for min_wait_usec, rounding up.
+func usec(d time.Duration) uint32 {
+	return uint32(min((d+time.Microsecond-1)/time.Microsecond, 1<<31))
 }
 
 // CQReady returns the number of completions ready to reap. Completions on

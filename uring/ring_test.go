@@ -854,3 +854,78 @@ func TestSubmitAndWaitMin(t *testing.T) {
 		t.Fatalf("overall timeout: %d completions ready, want none", n)
 	}
 }
+
+// TestSubmitAndWaitEndsOnTimeoutSQE: a fired timeout SQE ends the kernel's
+// wait whatever min_complete was, and SubmitAndWait returns then with what
+// is ready instead of waiting again for the rest (which, with no timeout of
+// its own, would never end).
+func TestSubmitAndWaitEndsOnTimeoutSQE(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 8})
+	ts := &unix.Timespec{Nsec: int64(10 * time.Millisecond)}
+	sqe := r.GetSQE()
+	sqe.PrepTimeout(ts, 0, 0)
+	sqe.SetUserData(1)
+	start := time.Now()
+	if _, err := r.SubmitAndWait(2, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	runtime.KeepAlive(ts)
+	if n := r.CQReady(); n != 1 {
+		t.Fatalf("%d completions ready, want the timeout's", n)
+	}
+	if el > 2*time.Second {
+		t.Errorf("SubmitAndWait(2) with a 10ms timeout SQE returned after %v, not when the timeout fired", el)
+	}
+}
+
+// TestSubmitAndWaitBeyondCQSize: the kernel caps a wait at the CQ's size
+// and returns once the CQ is full, so a waitNr beyond it can never be
+// satisfied; SubmitAndWait must not spin re-entering the kernel.
+func TestSubmitAndWaitBeyondCQSize(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 4, CQEntries: 8})
+	if r.CQEntries() != 8 {
+		t.Skipf("CQ has %d entries", r.CQEntries())
+	}
+	// 12 NOPs complete: 8 fill the CQ, 4 wait on the overflow list.
+	for range 3 {
+		for range 4 {
+			r.GetSQE().PrepNop()
+		}
+		if _, err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := r.Enters()
+	if _, err := r.SubmitAndWait(12, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d := r.Enters() - before; d > 4 {
+		t.Errorf("SubmitAndWait(12) on an 8-entry CQ made %d io_uring_enter calls: it spun", d)
+	}
+	if n := r.CQReady(); n != 8 {
+		t.Errorf("%d completions ready, want a full CQ (8)", n)
+	}
+}
+
+// TestSubmitAndWaitMinDeadlineAfterSignal: a signal interrupts the wait and
+// the retry gets what is left of minWait and of the timeout; a minWait
+// longer than what is left of the timeout would make the kernel sleep past
+// the deadline (it arms the overall timer only once minWait ends).
+func TestSubmitAndWaitMinDeadlineAfterSignal(t *testing.T) {
+	r := newTestRing(t, Config{Entries: 8})
+	if r.Features()&FeatMinTimeout == 0 {
+		t.Skip("kernel lacks IORING_FEAT_MIN_TIMEOUT (6.12)")
+	}
+	tid, pid := unix.Gettid(), unix.Getpid()
+	timer := time.AfterFunc(30*time.Millisecond, func() { unix.Tgkill(pid, tid, unix.SIGURG) })
+	defer timer.Stop()
+	start := time.Now()
+	if _, err := r.SubmitAndWaitMin(8, 45*time.Millisecond, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// Fixed: about 50ms. Unfixed: at least 30+45ms, however fast the machine.
+	if el := time.Since(start); el < 45*time.Millisecond || el >= 72*time.Millisecond {
+		t.Errorf("wait with a 50ms timeout (minWait 45ms, a signal at 30ms) returned after %v", el)
+	}
+}

@@ -139,15 +139,33 @@ func TestSetupRefusals(t *testing.T) {
 }
 
 func TestSetupErrors(t *testing.T) {
-	// An undefined flag bit: always EINVAL, and no stepping with explicit
-	// flags.
-	_, err := New(Config{Entries: 4, Flags: 1 << 30})
+	// DEFER_TASKRUN without SINGLE_ISSUER: always EINVAL, and no stepping
+	// down with explicit flags.
+	_, err := New(Config{Entries: 4, Flags: SetupDeferTaskrun})
 	if refused(err) {
 		t.Skipf("io_uring refused: %v", err)
 	}
 	var se *SetupError
-	if !errors.Is(err, unix.EINVAL) || !errors.As(err, &se) || se.Flags != 1<<30 {
+	if !errors.Is(err, unix.EINVAL) || !errors.As(err, &se) || se.Flags != SetupDeferTaskrun {
 		t.Fatalf("err = %v, want a *SetupError wrapping EINVAL", err)
+	}
+}
+
+// TestNewRefusesUnsupportedFlags: flags the binding would not honour are
+// refused before the kernel sees them. Accepted, SQPOLL rings never had
+// their sleeping SQ thread woken (SQEs stayed queued), and SQE128/CQE32
+// rings were indexed with 64- and 16-byte strides, so the kernel ran
+// stale SQE slots.
+func TestNewRefusesUnsupportedFlags(t *testing.T) {
+	for _, f := range []uint32{SetupSQPoll, SetupSQPoll | SetupSQAff, SetupIOPoll, SetupSQE128,
+		SetupCQE32 | SetupCQSize, SetupNoMmap, SetupRDisabled, SetupAttachWQ, 1 << 30} {
+		r, err := New(Config{Entries: 4, Flags: f})
+		if err == nil {
+			r.Close()
+		}
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("New with flags %#x: err %v, want one wrapping errors.ErrUnsupported", f, err)
+		}
 	}
 }
 
