@@ -344,6 +344,17 @@ func TestBufRingKeepsBuffers(t *testing.T) {
 	if _, err := r.RegisterBufRing(3, 3); err == nil {
 		t.Fatal("a ring of 3 entries was accepted")
 	}
+	// A refused unregister (here: a group id the kernel does not know)
+	// leaves the group registered as far as we know: its buffers must stay
+	// mapped and referenced, for the kernel may still pick them.
+	br.bgid = 9
+	if err := br.Unregister(); err == nil {
+		t.Fatal("unregistering an unknown group succeeded")
+	}
+	if br.mem == nil || br.Buffer(100) == nil || len(r.bufRings) != 1 {
+		t.Fatal("a refused Unregister dropped the buffers")
+	}
+	br.bgid = 2
 	if err := br.Unregister(); err != nil {
 		t.Fatal(err)
 	}
