@@ -43,10 +43,24 @@ func newSocket(t *Task, family, sotype int) (int, error) {
 	return unix.Socket(family, sotype|flags, 0)
 }
 
+// streamNetwork reports whether network names a stream socket, the only
+// kind Listen and Dial make.
+func streamNetwork(network string) bool {
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+		return true
+	}
+	return false
+}
+
 // Listen announces on the local network address, like net.Listen. The
-// network must be "tcp", "tcp4", "tcp6" or "unix". "tcp" with an empty host
-// listens on every IPv4 and IPv6 address.
+// network must be "tcp", "tcp4", "tcp6" or "unix" (another gives a
+// net.UnknownNetworkError; ListenPacket serves "udp"). "tcp" with an empty
+// host listens on every IPv4 and IPv6 address.
 func Listen(t *Task, network, address string) (*Listener, error) {
+	if !streamNetwork(network) {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
 	if err := t.Cancellation(); err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -164,6 +178,9 @@ func (l *Listener) Close() error {
 // each address is tried in turn. Dial is cancellable; wrap it in WithTimeout
 // for a connect timeout.
 func Dial(t *Task, network, address string) (*Conn, error) {
+	if !streamNetwork(network) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
 	eps, err := resolve(t, "dial", network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -229,6 +246,9 @@ func (c *Conn) opError(op string, err error) error {
 // cancellation are returned, never dropped.
 func (c *Conn) Read(t *Task, p []byte) (int, error) {
 	if len(p) == 0 {
+		if c.fd.Closed() {
+			return 0, c.opError("read", net.ErrClosed)
+		}
 		return 0, nil
 	}
 	op := t.Op(sched.OpRecv, c.fd)

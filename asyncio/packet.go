@@ -88,6 +88,10 @@ func (p *PacketConn) WriteTo(t *Task, b []byte, addr net.Addr) (int, error) {
 	} else if fam == unix.AF_INET && ap.Addr().Is4In6() {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	if fam == unix.AF_INET && !ap.Addr().Is4() {
+		return 0, &net.OpError{Op: "write", Net: p.network, Source: p.laddr, Addr: addr,
+			Err: &net.AddrError{Err: "non-IPv4 address", Addr: ap.Addr().String()}}
+	}
 	op.AddrLen = putSockaddr(&op.Addr, ap, fam)
 	res, err := t.Do(op)
 	if err == nil && res < 0 {

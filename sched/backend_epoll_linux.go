@@ -87,7 +87,7 @@ func (b *epollBackend) AsyncSends() bool   { return false }
 
 func (b *epollBackend) Start(op *Op) bool {
 	res := b.try(op)
-	if res != -int32(unix.EAGAIN) {
+	if res != -int32(unix.EAGAIN) || op.phase == phaseFinal {
 		op.Res = res
 		return true
 	}
@@ -172,11 +172,18 @@ func (b *epollBackend) try(op *Op) int32 {
 		return sysret(unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&op.Addr)),
 			uintptr(unsafe.Pointer(&op.AddrLen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0))
 	case OpConnect:
-		if op.phase == 0 {
-			op.phase = 1
+		if op.phase == phaseStart {
+			op.phase = phaseConnecting
 			r := sysret(unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&op.Addr)), uintptr(op.AddrLen)))
 			if r == -int32(unix.EINPROGRESS) || r == -int32(unix.EINTR) {
 				return -int32(unix.EAGAIN)
+			}
+			if r == -int32(unix.EAGAIN) {
+				// AF_UNIX with a full accept queue: a final error, as
+				// for net.Dial, not a connect in progress (the socket is
+				// writable at once and SO_ERROR is 0, so waiting would
+				// report an unconnected socket as connected).
+				op.phase = phaseFinal
 			}
 			return r
 		}

@@ -49,7 +49,7 @@ type Op struct {
 	Code      OpCode
 	pending   bool   // started and not yet completed
 	cancelled bool   // Cancel was requested of the backend
-	phase     uint8  // epoll backend: connect in progress
+	phase     uint8  // epoll backend: where a connect is (phaseStart...)
 	Res       int32  // >= 0 result, or -errno
 	ResFlags  uint32 // backend-specific completion flags
 	AddrLen   uint32
@@ -72,6 +72,14 @@ type Op struct {
 	Ts  unix.Timespec
 }
 
+// Op.phase values: the epoll backend's connect runs connect(2), then, if it
+// is in progress, reads SO_ERROR once the socket is writable.
+const (
+	phaseStart      = iota // connect(2) not yet called
+	phaseConnecting        // in progress: the outcome is in SO_ERROR
+	phaseFinal             // connect(2)'s EAGAIN is the result, not a wait
+)
+
 // reset clears the request fields for a new operation, keeping the
 // bookkeeping and the kernel scratch (which the backends overwrite).
 func (op *Op) reset(code OpCode, fd *FD) {
@@ -86,7 +94,7 @@ func (op *Op) reset(code OpCode, fd *FD) {
 	op.ResFlags = 0
 	op.cancelErr = nil
 	op.cancelled = false
-	op.phase = 0
+	op.phase = phaseStart
 }
 
 // Sysfd returns the operation's file descriptor, or -1.

@@ -74,6 +74,9 @@ func (t *Task) Send(fd *FD, p []byte) (n int, res int32, err error) {
 	if ce := t.cancelled(); ce != nil {
 		return 0, 0, ce
 	}
+	if fd.closed {
+		return 0, 0, errFDClosed
+	}
 	defer fd.releaseWrite(t)
 	l := t.loop
 	for n < len(p) {

@@ -83,7 +83,7 @@ func (r *Ring) RegisterBufRing(entries uint32, bgid uint16) (*BufRing, error) {
 func (br *BufRing) Add(buf []byte, bid uint16, offset int) {
 	e := &br.bufs[(*br.tail+uint16(offset))&br.mask]
 	e.Addr = bufAddr(buf)
-	e.Len = uint32(len(buf))
+	e.Len = bufLen(buf)
 	e.Bid = bid
 	if int(bid) >= len(br.keep) {
 		br.keep = append(br.keep, make([][]byte, int(bid)+1-len(br.keep))...)

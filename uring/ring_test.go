@@ -929,3 +929,30 @@ func TestSubmitAndWaitMinDeadlineAfterSignal(t *testing.T) {
 		t.Errorf("wait with a 50ms timeout (minWait 45ms, a signal at 30ms) returned after %v", el)
 	}
 }
+
+// TestPrepClampsLength: a buffer longer than MaxRW asks the kernel for
+// MaxRW bytes (a short count, as read(2) gives), never for a 32-bit length
+// that wrapped (4 GiB would be 0).
+func TestPrepClampsLength(t *testing.T) {
+	big, err := unix.Mmap(-1, 0, 1<<32, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("mmap 4 GiB: %v", err)
+	}
+	defer unix.Munmap(big)
+	var s SQE
+	for _, prep := range []func(){
+		func() { s.PrepRead(0, big, 0) },
+		func() { s.PrepWrite(0, big, 0) },
+		func() { s.PrepRecv(0, big, 0) },
+		func() { s.PrepSend(0, big, 0) },
+	} {
+		prep()
+		if s.Len != MaxRW {
+			t.Errorf("opcode %d with a 4 GiB buffer: len %d, want MaxRW (%d)", s.Opcode, s.Len, MaxRW)
+		}
+	}
+	s.PrepRead(0, big[:100], 0)
+	if s.Len != 100 {
+		t.Errorf("100-byte buffer: len %d", s.Len)
+	}
+}

@@ -151,18 +151,27 @@ func (s *SQE) rw(op Op, fd int, addr uint64, n uint32, off uint64) {
 // been submitted (the kernel copies them then). Passing a field of a
 // heap-allocated struct, or a slice from make, satisfies both.
 
+// MaxRW is the most bytes one read, write, recv or send moves (the kernel's
+// MAX_RW_COUNT); the Prep methods taking a buffer ask for at most that much,
+// so a larger buffer gives a short count, as read(2) does, rather than a
+// 32-bit length that wrapped (a 4 GiB buffer would be asked for 0 bytes).
+const MaxRW = 1<<31 - 4096
+
+// bufLen is the SQE length for buf.
+func bufLen(buf []byte) uint32 { return uint32(min(len(buf), MaxRW)) }
+
 // PrepNop prepares a no-op: it completes with res 0.
 func (s *SQE) PrepNop() { s.rw(OpNop, 0, 0, 0, 0) }
 
 // PrepRead reads into buf from fd at off (^uint64(0): the file position,
 // FEAT_RW_CUR_POS). The completion's res is the byte count or -errno.
 func (s *SQE) PrepRead(fd int, buf []byte, off uint64) {
-	s.rw(OpRead, fd, bufAddr(buf), uint32(len(buf)), off)
+	s.rw(OpRead, fd, bufAddr(buf), bufLen(buf), off)
 }
 
 // PrepWrite writes buf to fd at off (^uint64(0): the file position).
 func (s *SQE) PrepWrite(fd int, buf []byte, off uint64) {
-	s.rw(OpWrite, fd, bufAddr(buf), uint32(len(buf)), off)
+	s.rw(OpWrite, fd, bufAddr(buf), bufLen(buf), off)
 }
 
 // PrepReadv reads into the buffers iovs describe, at off. Both iovs and the
@@ -178,14 +187,14 @@ func (s *SQE) PrepWritev(fd int, iovs []unix.Iovec, off uint64) {
 
 // PrepRecv receives into buf (flags: MSG_*).
 func (s *SQE) PrepRecv(fd int, buf []byte, flags int) {
-	s.rw(OpRecv, fd, bufAddr(buf), uint32(len(buf)), 0)
+	s.rw(OpRecv, fd, bufAddr(buf), bufLen(buf), 0)
 	s.OpFlags = uint32(flags)
 }
 
 // PrepSend sends buf (flags: MSG_*; add MSG_NOSIGNAL to get EPIPE instead
 // of SIGPIPE).
 func (s *SQE) PrepSend(fd int, buf []byte, flags int) {
-	s.rw(OpSend, fd, bufAddr(buf), uint32(len(buf)), 0)
+	s.rw(OpSend, fd, bufAddr(buf), bufLen(buf), 0)
 	s.OpFlags = uint32(flags)
 }
 
