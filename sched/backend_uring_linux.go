@@ -45,6 +45,12 @@ type uringBackend struct {
 	// a recv would otherwise first run tcp_recvmsg once for nothing, then
 	// arm the poll anyway.
 	pollFirst bool
+
+	// wakeDown: the waker's one-shot poll fired and is to be re-armed by
+	// the next Wait. Not from reap: re-arming needs an SQE, and with the SQ
+	// full, getting one submits and reaps, which inside reap would
+	// overwrite the completions it has not read yet.
+	wakeDown bool
 }
 
 func newUringBackend(l *Loop, entries uint32) (Backend, error) {
@@ -86,8 +92,8 @@ func (b *uringBackend) AsyncSends() bool   { return true }
 func (b *uringBackend) Close() error       { return b.r.Close() }
 
 // armWake polls the waker's eventfd, so that a wake-up from another
-// goroutine ends the loop's io_uring_enter. One-shot: re-armed after each
-// CQE (the loop drains the eventfd itself).
+// goroutine ends the loop's io_uring_enter. One-shot: re-armed by the Wait
+// after each CQE (the loop drains the eventfd itself).
 func (b *uringBackend) armWake() {
 	sqe := b.sqe()
 	sqe.PrepPollAdd(b.l.waker.Fd(), unix.POLLIN)
@@ -212,6 +218,11 @@ func (b *uringBackend) Cancel(op *Op) {
 }
 
 func (b *uringBackend) Wait(dst []*Op, timeout time.Duration) ([]*Op, error) {
+	if b.wakeDown {
+		// Before the early completions are taken: arming may reap more.
+		b.wakeDown = false
+		b.armWake()
+	}
 	if len(b.early) > 0 {
 		dst = append(dst, b.early...)
 		clear(b.early)
@@ -248,7 +259,7 @@ func (b *uringBackend) reap(dst []*Op) []*Op {
 			case udCancel:
 				continue
 			case udWake:
-				b.armWake()
+				b.wakeDown = true
 				continue
 			}
 			op := b.l.ops.lookup(c.UserData)
