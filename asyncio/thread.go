@@ -10,9 +10,11 @@ import (
 // blocking the loop: other tasks keep running. Use it for blocking calls
 // (a library doing its own I/O, CPU-heavy work, cgo).
 //
-// Cancellation cannot interrupt fn, so ToThread always waits for fn to
-// return and then returns fn's result; a cancellation that arrived meanwhile
-// shows at the task's next blocking call. fn can watch t.Done() (a *Task is
+// A cancellation already pending when ToThread is called is returned at
+// once, and fn does not run. Once fn has started, cancellation cannot
+// interrupt it, so ToThread waits for fn to return and then returns fn's
+// result; a cancellation that arrived meanwhile shows at the task's next
+// blocking call. fn can watch t.Done() (a *Task is
 // a context.Context that is safe to use from other goroutines) to return
 // early. A panic in fn is re-raised in the task, with fn's stack.
 func ToThread[T any](t *Task, fn func() (T, error)) (T, error) {
@@ -22,6 +24,13 @@ func ToThread[T any](t *Task, fn func() (T, error)) (T, error) {
 		pval  any
 		stack []byte
 	)
+	// A blocking call reports a pending cancellation, as every other one
+	// does; once fn has started it runs to the end (a goroutine cannot be
+	// stopped), and a cancellation that arrives meanwhile shows at the
+	// next blocking call.
+	if err := t.Cancellation(); err != nil {
+		return v, err
+	}
 	t.WaitExternal("ToThread", func(wake func()) {
 		go func() {
 			defer func() {

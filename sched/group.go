@@ -3,6 +3,7 @@ package sched
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strings"
 )
@@ -104,9 +105,15 @@ func (g *Group) addErr(err error) {
 	if g.scope.Caught(err) {
 		return
 	}
-	for _, e := range g.errs {
-		if e == err {
-			return
+	// The same error from several children is kept once. Only errors of
+	// a comparable type can be compared: == on two errors of one
+	// uncomparable type (a slice-based multi-error, say) panics, and here
+	// it would panic on the loop, out of every task's reach.
+	if reflect.TypeOf(err).Comparable() {
+		for _, e := range g.errs {
+			if e == err {
+				return
+			}
 		}
 	}
 	g.errs = append(g.errs, err)

@@ -147,38 +147,39 @@ func (s *Scope) propagate(ce *CancelError) {
 func (s *Scope) Cancelled() bool { return s.own != nil }
 
 // Caught reports whether err is this scope's own cancellation, which the
-// code that opened the scope should absorb.
+// code that opened the scope should absorb: the scope's *CancelError,
+// possibly wrapped, or a multi-error (Unwrap() []error) made of nothing
+// else. A multi-error that also holds another error is not caught: that
+// error must reach the caller, not vanish with the cancellation.
 func (s *Scope) Caught(err error) bool {
-	if s.own == nil || err == nil {
+	if s.own == nil {
 		return false
 	}
-	ce, ok := err.(*CancelError)
-	if !ok {
-		ce = asCancelError(err)
-	}
-	return ce != nil && ce.scope == s
+	return onlyCancelOf(err, s)
 }
 
-func asCancelError(err error) *CancelError {
+// onlyCancelOf reports whether err is s's cancellation and, through any
+// multi-errors, nothing else.
+func onlyCancelOf(err error, s *Scope) bool {
 	for err != nil {
-		if ce, ok := err.(*CancelError); ok {
-			return ce
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
+		switch e := err.(type) {
+		case *CancelError:
+			return e.scope == s
 		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if ce := asCancelError(e); ce != nil {
-					return ce
+			errs := e.Unwrap()
+			for _, x := range errs {
+				if !onlyCancelOf(x, s) {
+					return false
 				}
 			}
-			return nil
+			return len(errs) > 0
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
 		default:
-			return nil
+			return false
 		}
 	}
-	return nil
+	return false
 }
 
 // Deadline returns the scope's own deadline, if it has one.
