@@ -128,7 +128,8 @@ func (s *server) serveConn(t *asyncio.Task, conn *asyncio.Conn) error {
 		in         = make([]byte, firstBuffer)
 		out        = make([]byte, 0, firstBuffer)
 		args       [][]byte
-		start, end int // unparsed input is in[start:end]
+		start, end int      // unparsed input is in[start:end]
+		prog       progress // how far the command at in[start:] was checked
 	)
 	for {
 		if end == len(in) {
@@ -155,7 +156,7 @@ func (s *server) serveConn(t *asyncio.Task, conn *asyncio.Conn) error {
 		now := t.Now()
 		for start < end {
 			var m int
-			args, m, err = parseCommand(in[start:end], args)
+			args, m, err = parseResume(in[start:end], args, &prog)
 			if err != nil {
 				out = appendError(out, "ERR "+err.Error())
 				conn.Write(t, out)

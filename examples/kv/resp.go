@@ -37,6 +37,26 @@ func (e protocolError) Error() string { return "Protocol error: " + string(e) }
 // complete line it returns as consumed. Nothing is allocated once args has
 // grown to the largest command's size.
 func parseCommand(buf []byte, args [][]byte) ([][]byte, int, error) {
+	return parseResume(buf, args, nil)
+}
+
+// progress is where parsing a multibulk command stopped when the input
+// ended inside it. A connection keeps one, so that a command arriving in
+// many reads is checked once, piece by piece, instead of from its start
+// after every read: a client trickling a command of a million arguments
+// would otherwise cost the server quadratic time, on the loop every
+// connection shares.
+type progress struct {
+	left    int64 // elements of the command still to check; 0: none begun
+	next    int   // where the next element starts, from the command's start
+	scanned int   // elements checked in all (for tests)
+}
+
+// parseResume is parseCommand for successive views of one connection's
+// input, all starting at the same command: with p non-nil, the elements an
+// earlier call checked are not checked again, and the arguments are sliced
+// in one pass once the command is complete.
+func parseResume(buf []byte, args [][]byte, p *progress) ([][]byte, int, error) {
 	args = args[:0]
 	if len(buf) == 0 {
 		return args, 0, nil
@@ -51,31 +71,72 @@ func parseCommand(buf []byte, args [][]byte) ([][]byte, int, error) {
 	if count > maxArgs {
 		return args, 0, protocolError("invalid multibulk length")
 	}
-	for ; count > 0; count-- {
-		if i >= len(buf) {
-			return args, 0, nil
-		}
-		if buf[i] != '$' {
-			return args, 0, protocolError("expected '$', got '" + printable(buf[i]) + "'")
-		}
-		size, next, err := parseLength(buf, i, "invalid bulk length")
-		if err != nil || next == 0 {
+	if p != nil && p.left > 0 {
+		// Continue where the last call stopped, without keeping
+		// arguments; once the command is complete, slice them below.
+		next, left, err := scanBulks(buf, p.next, p.left, nil, p)
+		if err != nil || left > 0 {
+			p.next, p.left = next, left
 			return args, 0, err
 		}
-		if size < 0 || size > maxBulk {
-			return args, 0, protocolError("invalid bulk length")
+	}
+	args, next, left, err := keepBulks(buf, i, count, args, p)
+	if err != nil || left > 0 {
+		if p != nil {
+			p.next, p.left = next, left
 		}
-		end := next + int(size)
+		return args[:0], 0, err
+	}
+	if p != nil {
+		p.left = 0
+	}
+	return args, next, nil
+}
+
+// keepBulks is scanBulks keeping the arguments, appended to args.
+func keepBulks(buf []byte, i int, count int64, args [][]byte, p *progress) ([][]byte, int, int64, error) {
+	next, left, err := scanBulks(buf, i, count, &args, p)
+	return args, next, left, err
+}
+
+// scanBulks checks the count bulk strings ("$3\r\nGET\r\n") at buf[i:] and
+// returns the index after the last complete one and how many are left (0:
+// all there); with args non-nil, it appends each one to *args. An error
+// (with left 0) means malformed input.
+func scanBulks(buf []byte, i int, count int64, args *[][]byte, p *progress) (next int, left int64, err error) {
+	for ; count > 0; count-- {
+		if i >= len(buf) {
+			return i, count, nil
+		}
+		if buf[i] != '$' {
+			return i, 0, protocolError("expected '$', got '" + printable(buf[i]) + "'")
+		}
+		size, data, err := parseLength(buf, i, "invalid bulk length")
+		if err != nil {
+			return i, 0, err
+		}
+		if data == 0 {
+			return i, count, nil
+		}
+		if size < 0 || size > maxBulk {
+			return i, 0, protocolError("invalid bulk length")
+		}
+		end := data + int(size)
 		if end+2 > len(buf) {
-			return args, 0, nil
+			return i, count, nil
 		}
 		if buf[end] != '\r' || buf[end+1] != '\n' {
-			return args, 0, protocolError("bulk string not followed by CRLF")
+			return i, 0, protocolError("bulk string not followed by CRLF")
 		}
-		args = append(args, buf[next:end:end])
+		if args != nil {
+			*args = append(*args, buf[data:end:end])
+		}
+		if p != nil {
+			p.scanned++
+		}
 		i = end + 2
 	}
-	return args, i, nil
+	return i, 0, nil
 }
 
 // parseLength parses the "*<n>\r\n" or "$<n>\r\n" line at buf[i] and

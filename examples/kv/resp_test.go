@@ -139,6 +139,9 @@ func TestCommands(t *testing.T) {
 
 	// Expiry on the clock passed in.
 	check("+OK\r\n+OK\r\n:10\r\n:1500\r\n:-1\r\n:-2\r\n", "SET e v EX 10", "SET p v PX 1500", "TTL e", "PTTL p", "TTL k", "TTL zz")
+	// The farthest expiries: TTL stays positive (rounding up overflowed).
+	check("+OK\r\n:9223372036\r\n+OK\r\n:9223372037\r\n:9223372036854\r\n:1\r\n", "SET far v EX 9223372036", "TTL far",
+		"SET far v PX 9223372036854", "TTL far", "PTTL far", "DEL far")
 	if got := run(s, now.Add(1499*time.Millisecond), "GET p"); got != "$1\r\nv\r\n" {
 		t.Fatalf("before expiry: %q", got)
 	}
@@ -205,6 +208,39 @@ func BenchmarkGetSet(b *testing.B) {
 	}
 }
 
+// TestParseResumeLinear: a command trickled in a few bytes per read is
+// checked once, not from its start after every read (quadratic: a client
+// sending a million arguments slowly held the loop, and every connection
+// on it, for seconds per read).
+func TestParseResumeLinear(t *testing.T) {
+	const n = 20000
+	cmd := []byte(fmt.Sprintf("*%d\r\n", n) + strings.Repeat("$1\r\na\r\n", n))
+	var p progress
+	var args [][]byte
+	reads := 0
+	for k := 7; ; k = min(k+7, len(cmd)) {
+		reads++
+		var m int
+		var err error
+		args, m, err = parseResume(cmd[:k], args, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != 0 {
+			if m != len(cmd) || k != len(cmd) || len(args) != n || string(args[n-1]) != "a" {
+				t.Fatalf("after %d bytes: %d consumed, %d arguments", k, m, len(args))
+			}
+			break
+		}
+	}
+	// Each element checked once while it arrived, and once more when the
+	// command was complete; a parser starting over would check about
+	// reads*n/2.
+	if p.scanned > 2*n+reads {
+		t.Errorf("%d reads checked %d elements for a %d-element command: it starts over", reads, p.scanned, n)
+	}
+}
+
 func FuzzParseRESP(f *testing.F) {
 	for _, s := range []string{
 		"*1\r\n$4\r\nPING\r\n",
@@ -260,6 +296,17 @@ func FuzzParseRESP(f *testing.F) {
 			}
 			if _, m, err := parseCommand(orig[:n-1], nil); m != 0 || err != nil {
 				t.Fatalf("the command less one byte: %d %v; want incomplete", m, err)
+			}
+			// Arriving in pieces, it parses the same way, resumed.
+			var p progress
+			for k := 1; k < n; k += 1 + k/3 {
+				if _, m, err := parseResume(orig[:k], nil, &p); m != 0 || err != nil {
+					t.Fatalf("resumed, first %d bytes: %d %v; want incomplete", k, m, err)
+				}
+			}
+			resumed, m, err := parseResume(orig[:n], nil, &p)
+			if m != n || err != nil || fmtArgs(resumed) != fmtArgs(args) || p.left != 0 {
+				t.Fatalf("resumed: %d %v %s (left %d); want %d %s", m, err, fmtArgs(resumed), p.left, n, fmtArgs(args))
 			}
 		}
 		// Whatever the command, running it must not panic and must reply

@@ -222,9 +222,9 @@ func (s *store) exec(out []byte, args [][]byte, now time.Time) (_ []byte, quit b
 			case e.expires.IsZero():
 				out = appendInt(out, -1)
 			case up[0] == 'P':
-				out = appendInt(out, int64((e.expires.Sub(now)+time.Millisecond-1)/time.Millisecond))
+				out = appendInt(out, ceilDiv(e.expires.Sub(now), time.Millisecond))
 			default:
-				out = appendInt(out, int64((e.expires.Sub(now)+time.Second-1)/time.Second))
+				out = appendInt(out, ceilDiv(e.expires.Sub(now), time.Second))
 			}
 		}
 	case "DBSIZE":
@@ -416,4 +416,14 @@ func equalFold(b []byte, upper string) bool {
 		}
 	}
 	return true
+}
+
+// ceilDiv is d/unit rounded up, without the overflow of (d+unit-1)/unit for
+// a d near its maximum (a far-future expiry: Sub saturates there).
+func ceilDiv(d, unit time.Duration) int64 {
+	n := d / unit
+	if d%unit > 0 {
+		n++
+	}
+	return int64(n)
 }
