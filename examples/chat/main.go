@@ -42,6 +42,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/corio-go/corio/asyncio"
 )
@@ -234,7 +235,12 @@ func (r *room) handle(t *asyncio.Task, conn *asyncio.Conn) error {
 		return quiet(peer, err)
 	}
 	if len(name) > maxName {
-		name = name[:maxName]
+		// Cut at a character boundary, not inside a UTF-8 sequence.
+		n := maxName
+		for n > 0 && !utf8.RuneStart(name[n]) {
+			n--
+		}
+		name = name[:n]
 	}
 	c := &client{name: string(clean(name)), conn: conn, out: asyncio.NewQueue[[]byte](r.queue)}
 	if err := r.events.Put(t, event{kind: join, from: c}); err != nil {

@@ -116,6 +116,13 @@ func TestChat(t *testing.T) {
 			}
 			carol.conn.Close()
 			alice.expect("* carol left")
+
+			// A long name is cut to 32 bytes at a character boundary:
+			// 31 bytes, then "é" (2 bytes) would straddle the limit.
+			long := strings.Repeat("d", 31) + "éé"
+			dave := connect(t, addr, long)
+			dave.expect("* here: alice")
+			alice.expect("* " + strings.Repeat("d", 31) + " joined (2 here)")
 		})
 	}
 }

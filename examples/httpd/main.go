@@ -8,7 +8,8 @@
 //	wrk -t1 -c64 -d5s http://localhost:8080/
 //
 // Flags: -addr host:port (default localhost:8080), -backend
-// auto|uring|epoll, -idle (close connections idle that long; 0: never),
+// auto|uring|epoll, -idle (close connections idle that long, or whose
+// request head takes that long to arrive; 0: never),
 // -v (log every connection). Ctrl-C cancels the server task; open
 // connections are closed and the program exits cleanly.
 //
@@ -18,7 +19,8 @@
 // close" and HTTP/1.0 keep-alive; several requests in one read
 // (pipelining) answered with one write; a head split across reads.
 // Malformed requests get 400 and the connection is closed. GET, HEAD and
-// POST of / get "Hello, World!", other paths 404, other methods on / 405.
+// POST of / (or of http://host/, the absolute form) get "Hello, World!",
+// other paths 404, other methods on / 405.
 package main
 
 import (
@@ -46,7 +48,7 @@ const flushAt = 64 << 10
 func main() {
 	addr := flag.String("addr", "localhost:8080", "listen address host:port")
 	backend := flag.String("backend", "auto", "I/O backend: auto, uring or epoll")
-	idle := flag.Duration("idle", 60*time.Second, "close connections idle this long (0: never)")
+	idle := flag.Duration("idle", 60*time.Second, "close connections idle this long, or whose request head takes this long (0: never)")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()
 	if *verbose {
@@ -99,6 +101,12 @@ type connection struct {
 	in   []byte    // maxHead bytes: the request heads being parsed
 	out  []byte    // responses waiting to be written
 	last time.Time // last time the client made progress (for -idle)
+	// headSince is when the unfinished request head in the input began
+	// (zero: none). A head must be complete within -idle of it, however
+	// steadily its bytes trickle in: otherwise a client sending one byte
+	// every (idle − ε) holds the connection for thousands of idle periods
+	// (slowloris).
+	headSince time.Time
 }
 
 // handle serves one connection. Its errors are logged: one bad client
@@ -127,11 +135,16 @@ func (s *server) handle(t *asyncio.Task, conn *asyncio.Conn) {
 	}
 }
 
-// watch closes the connection once it has been idle for s.idle; the
-// handler's pending read or write then fails with net.ErrClosed.
+// watch closes the connection once it has been idle for s.idle, or a
+// request head has taken longer than s.idle to arrive; the handler's
+// pending read or write then fails with net.ErrClosed.
 func (s *server) watch(t *asyncio.Task, c *connection) error {
 	for {
-		wait := c.last.Add(s.idle).Sub(t.Now())
+		deadline := c.last.Add(s.idle)
+		if h := c.headSince.Add(s.idle); !c.headSince.IsZero() && h.Before(deadline) {
+			deadline = h
+		}
+		wait := deadline.Sub(t.Now())
 		if wait <= 0 {
 			slog.Debug("closing idle connection", "peer", c.conn.RemoteAddr().String())
 			c.conn.Close()
@@ -199,8 +212,12 @@ func (s *server) serveConn(t *asyncio.Task, c *connection) error {
 				return s.finish(t, c)
 			}
 			if m == 0 {
+				if c.headSince.IsZero() {
+					c.headSince = now
+				}
 				break // the rest of this head is still on its way
 			}
+			c.headSince = time.Time{}
 			start += m
 			discard, chunked = req.contentLength, req.chunked
 			c.out = appendResponse(c.out, &req, date)

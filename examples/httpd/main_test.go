@@ -295,6 +295,52 @@ func TestIdleConnectionClosed(t *testing.T) {
 	}
 }
 
+// TestSlowHeadClosed: a request head trickled in a byte at a time, each
+// well within -idle of the last, is still cut off -idle after it began
+// (slowloris); a head that arrives whole is answered.
+func TestSlowHeadClosed(t *testing.T) {
+	for _, b := range servertest.Backends(t) {
+		t.Run(b, func(t *testing.T) {
+			addr := startServer(t, b, 500*time.Millisecond)
+			c := dial(t, addr)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			start := time.Now()
+			closed := make(chan error, 1)
+			go func() {
+				_, err := r.ReadByte()
+				closed <- err
+			}()
+			io.WriteString(c, "GET / HTTP/1.1\r\n")
+			for i := 0; ; i++ {
+				select {
+				case err := <-closed:
+					if err == nil {
+						t.Fatal("the server answered an unfinished head")
+					}
+					if d := time.Since(start); d > 3*time.Second {
+						t.Fatalf("slow head cut off after %v, want about 500ms", d)
+					}
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("a head trickled for %v is still being read (-idle 500ms)", time.Since(start))
+				}
+				const line = "X-Slow: y\r\n"
+				c.Write([]byte{line[i%len(line)]})
+			}
+		})
+	}
+}
+
 // TestCurl checks the server against curl, a client nobody here wrote:
 // keep-alive, HTTP/1.0, HEAD, and POST bodies of both framings followed by
 // a GET on the same connection (a desync would show there), with and

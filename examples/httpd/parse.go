@@ -475,12 +475,34 @@ const (
 	serverAndDate = "Server: corio\r\nDate: "
 )
 
+// originForm returns the path and query of a request target: the target
+// itself, or, for the absolute form a server must accept ("GET
+// http://host/path HTTP/1.1", RFC 9112 section 3.2.2), what follows its
+// scheme and authority ("/" when nothing does).
+func originForm(target []byte) []byte {
+	i := bytes.Index(target, []byte("://"))
+	if len(target) == 0 || target[0] == '/' || i <= 0 {
+		return target
+	}
+	rest := target[i+3:]
+	if len(rest) == 0 || rest[0] == '/' || rest[0] == '?' {
+		return target // no authority: not an absolute URI
+	}
+	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+		if rest[j] == '?' {
+			return append([]byte("/"), rest[j:]...) // rare: allocating is fine
+		}
+		return rest[j:]
+	}
+	return []byte("/")
+}
+
 // appendResponse appends the response to req: "Hello, World!" for GET,
 // HEAD or POST of "/" (a query string is ignored; a body is thrown away),
 // 404 for other paths, 405 for other methods on "/". A request that
 // expects "100 Continue" before it sends its body gets it first.
 func appendResponse(dst []byte, req *request, date []byte) []byte {
-	path := req.target
+	path := originForm(req.target)
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}

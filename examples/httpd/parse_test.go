@@ -125,6 +125,22 @@ func TestResponses(t *testing.T) {
 			t.Errorf("%q:\n got %q\nwant %q", c.in, got, c.want)
 		}
 	}
+	// The absolute form a server must accept (RFC 9112 section 3.2.2); it
+	// used to get 404.
+	for target, ok := range map[string]bool{
+		"http://a/": true, "http://a": true, "http://a?x=1": true, "https://a:8080/?x": true,
+		"http://a/nope": false, "http://a/nope?/": false, "//a": false, "nope://": false,
+	} {
+		var req request
+		in := "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n"
+		if n, st := parseRequest([]byte(in), &req); n == 0 || st != 0 {
+			t.Fatalf("%q: %d %d", in, n, st)
+		}
+		got := string(appendResponse(nil, &req, date))
+		if strings.HasPrefix(got, "HTTP/1.1 200 OK") != ok {
+			t.Errorf("GET %s: %q, want 200: %v", target, got[:min(len(got), 30)], ok)
+		}
+	}
 	if got, want := string(appendError(nil, 431, date)), "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: corio\r\n"+
 		"Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"; got != want {
 		t.Errorf("431:\n got %q\nwant %q", got, want)
