@@ -76,6 +76,12 @@
 // "auto" (io_uring when setup and the opcode probe succeed, epoll
 // otherwise). The build tag corio_epoll compiles io_uring out.
 //
+// An operation the epoll backend's first attempt completes (a read with
+// data waiting) returns without a trap. So that a task on a busy socket
+// cannot keep the loop from the others, a run of such completions ends
+// with a yield after 64 of them, or once it has lasted a millisecond
+// (checked every 4th), whichever comes first.
+//
 // # Deadlocks and debugging
 //
 // When no task is ready, nothing is in flight, no timer is armed and no

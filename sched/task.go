@@ -35,8 +35,15 @@ const (
 
 // syncBudget is how many operations a task may complete synchronously in a
 // row (the epoll backend's successful first attempts) before it is made to
-// yield, so that a task on a fast socket cannot starve the others.
-const syncBudget = 64
+// yield, so that a task on a fast socket cannot starve the others; and
+// syncSlice how long such a run may last, checked every syncCheck
+// operations, so that a task doing real work between them (parsing what
+// it read, say) cannot hold the loop for 64 times that work either.
+const (
+	syncBudget = 64
+	syncSlice  = time.Millisecond
+	syncCheck  = 4
+)
 
 // errKilled unwinds a task whose loop is tearing down abnormally.
 var errKilled = errors.New("corio: task killed: its loop is shutting down")
@@ -81,6 +88,8 @@ type Task struct {
 	wqPrev    *Task
 	wqNext    *Task
 	extCancel func()
+
+	sliceStart time.Time // the first of the current run of synchronous completions
 
 	group    *Group
 	handle   Handle
@@ -270,7 +279,7 @@ func (t *Task) Do(op *Op) (int32, error) {
 	op.task = t
 	if t.loop.start(op) {
 		t.budget--
-		if t.budget <= 0 {
+		if t.budget <= 0 || t.sliceOver() {
 			t.budget = syncBudget
 			t.yieldNow()
 		}
@@ -288,6 +297,19 @@ func (t *Task) Do(op *Op) (int32, error) {
 		}
 	}
 	return op.Res, nil
+}
+
+// sliceOver reports whether the task's run of synchronous completions has
+// lasted syncSlice. It reads the clock at the run's first completion and at
+// every syncCheck-th after it, never on the asynchronous path.
+func (t *Task) sliceOver() bool {
+	switch n := syncBudget - t.budget; {
+	case n == 1:
+		t.sliceStart = time.Now()
+	case n%syncCheck == 0:
+		return time.Since(t.sliceStart) >= syncSlice
+	}
+	return false
 }
 
 // start hands op (its task already set: nil for the loop's own sends) to
