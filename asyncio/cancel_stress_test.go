@@ -15,7 +15,8 @@ func pattern(i int) byte { return byte(i % 251) }
 
 // TestCancelledReadsLoseNoBytes reads a stream through reads that short
 // deadlines keep cancelling: a read cancelled after the kernel filled its
-// buffer must still return those bytes (DESIGN.md invariant 2), so the
+// buffer must still return those bytes (the design's invariant 2: nothing
+// the kernel did is lost to a cancellation), so the
 // stream arrives whole and in order.
 func TestCancelledReadsLoseNoBytes(t *testing.T) {
 	conform(t, func(t *testing.T, task *asyncio.Task) error {

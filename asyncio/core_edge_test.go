@@ -195,3 +195,22 @@ func TestGroupUncomparableErrors(t *testing.T) {
 }
 
 var _ = context.Canceled
+
+// A WithContext context that reaches its deadline cancels the main task
+// with context.DeadlineExceeded, the context's own reason (it was always
+// context.Canceled).
+func TestWithContextDeadline(t *testing.T) {
+	for _, b := range []string{"uring", "epoll"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := asyncio.Run(func(t *asyncio.Task) error {
+			return t.Sleep(time.Minute)
+		}, asyncio.WithContext(ctx), asyncio.WithBackend(b))
+		cancel()
+		if errors.Is(err, asyncio.ErrBackendUnavailable) {
+			continue
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !asyncio.IsCancellation(err) {
+			t.Errorf("%s: Run after the context's deadline: %v, want a cancellation satisfying context.DeadlineExceeded", b, err)
+		}
+	}
+}

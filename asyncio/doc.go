@@ -6,4 +6,14 @@
 // context.Context. Errors wrap Go's own sentinels (io.EOF, net.ErrClosed,
 // os.ErrDeadlineExceeded, context.Canceled, context.DeadlineExceeded), so
 // errors.Is works as with package net.
+//
+// # Synchronization
+//
+// Event, Lock, Semaphore and Queue are for tasks of one loop. They are fair
+// (waiters are served first come, first served, and a released lock,
+// permit, item or slot is handed directly to the first waiter, so a
+// newcomer cannot barge in), and every wait is cancellable. A wake-up that
+// happened before a cancellation wins: the waiter gets what it was handed,
+// and the cancellation shows at its next blocking call. Nothing is ever
+// lost. The zero Event and Lock are ready to use.
 package asyncio

@@ -40,8 +40,11 @@ func WithSyncWrites() Option {
 }
 
 // WithContext makes Run cancel the main task when ctx is done (for example
-// on SIGINT, with signal.NotifyContext), and makes ctx's values visible
-// through Task.Value.
+// on SIGINT, with signal.NotifyContext), with ctx's reason
+// (context.DeadlineExceeded once its deadline passes, context.Canceled
+// otherwise), and makes ctx's values visible through Task.Value. While ctx
+// can still be done, Run does not report a deadlock: ctx may yet wake the
+// loop.
 func WithContext(ctx context.Context) Option {
 	return func(c *sched.Config) { c.Context = ctx }
 }
@@ -72,7 +75,8 @@ var ErrBackendUnavailable = sched.ErrBackendUnavailable
 
 // ErrDeadlock is wrapped by Run's error when every task is blocked and
 // nothing can wake any of them; the message lists each task and what it
-// waits on.
+// waits on. A context given with WithContext counts as something that can
+// wake them, until it is done.
 var ErrDeadlock = sched.ErrDeadlock
 
 // Run runs main as the root task of a new loop on its own OS thread and

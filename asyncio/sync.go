@@ -6,14 +6,6 @@ import (
 	"github.com/corio-go/corio/sched"
 )
 
-// The synchronization primitives below are for tasks of one loop. They are
-// fair (waiters are served first come, first served, and a released lock,
-// permit, item or slot is handed directly to the first waiter, so a newcomer
-// cannot barge in), and every wait is cancellable. A wake-up that happened
-// before a cancellation wins: the waiter gets what it was handed, and the
-// cancellation shows at its next blocking call. Nothing is ever lost.
-// Their zero values (Event, Lock) are ready to use.
-
 // Event is a flag tasks can wait for (trio's Event). Once set it stays set.
 type Event struct {
 	set bool

@@ -140,10 +140,6 @@ func NewWaker() (*Waker, error) {
 // Fd returns the eventfd, to be watched for readability.
 func (w *Waker) Fd() int { return w.fd }
 
-// Buf returns the 8-byte buffer a completion-based backend reads the eventfd
-// into. It lives as long as the Waker.
-func (w *Waker) Buf() []byte { return w.buf[:] }
-
 // Sleeping announces that the owner is about to block. The caller must then
 // re-check its wake-up sources (a Wake that raced with this call either sees
 // the sleeping state and writes the eventfd, or happened before it and left

@@ -10,7 +10,9 @@ import (
 // Backend is the contract between a Loop and its I/O mechanism. The io_uring
 // backend submits each operation as an SQE and reports its CQE; the epoll
 // backend tries each operation as a non-blocking syscall and, on EAGAIN,
-// waits for readiness and retries. Both give every OpCode the same results.
+// waits for readiness and retries. Both give every OpCode the same results,
+// but for OpTimeout, which only backends with NativeTimers implement (on
+// the others the loop keeps sleeps in its own timer heap).
 //
 // All methods are called on the loop's thread only.
 type Backend interface {

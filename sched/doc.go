@@ -86,7 +86,8 @@
 //
 // When no task is ready, nothing is in flight, no timer is armed and no
 // other goroutine can wake the loop, Run returns an error wrapping
-// ErrDeadlock that names every task and what it waits on. Hooks observe
+// ErrDeadlock that names every task and what it waits on. (The context of
+// Config.Context, until it is done, is one more thing that can wake it.) Hooks observe
 // scheduling; Loop.Dump lists the live tasks (with their stacks in Debug
 // mode).
 //

@@ -59,7 +59,9 @@ func (fd *FD) unlink(op *Op) {
 func (fd *FD) Closed() bool { return fd.closed }
 
 // Close cancels every operation in flight on fd (their tasks get
-// net.ErrClosed once the cancellation completes) and closes the descriptor.
+// net.ErrClosed once the cancellation completes) and closes the descriptor;
+// with write-behind bytes still queued (see Send), it closes it once they
+// are sent, or after closeLinger (30 s) if the peer does not take them.
 // The kernel keeps its own reference to the open file for requests still in
 // flight, so closing the number at once is safe; it is never closed twice.
 // Close must be called on the loop's thread. A second Close returns

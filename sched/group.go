@@ -36,7 +36,8 @@ type Handle struct {
 }
 
 // MultiError is returned by a group when more than one child failed. Its
-// message is the first error's; Unwrap gives all of them, so errors.Is and
+// message is the first error's, followed by how many more there are;
+// Unwrap gives all of them, so errors.Is and
 // errors.As look through every child's error.
 type MultiError struct {
 	Errs []error

@@ -38,7 +38,7 @@ type Config struct {
 	// long without trapping (and so keeps every other task of its loop
 	// waiting) is reported to OnStall, or logged with log/slog. Zero means
 	// the CORIO_STALL environment variable, if set; otherwise off. The
-	// watchdog costs two atomic stores per task resume.
+	// watchdog costs three atomic stores and a clock read per task resume.
 	StallThreshold time.Duration
 	// OnStall receives the watchdog's reports (on another goroutine).
 	OnStall func(task string, running time.Duration)
@@ -55,10 +55,17 @@ type Config struct {
 // method is called on the loop's thread; embed NopHooks to implement only
 // some.
 type Hooks interface {
+	// TaskSpawned: t was created (it is ready, not yet run).
 	TaskSpawned(t *Task)
+	// TaskScheduled: t is about to be resumed.
 	TaskScheduled(t *Task)
+	// TaskFinished: t's function returned err (or panicked; err is then
+	// the *PanicError).
 	TaskFinished(t *Task, err error)
+	// BeforeWait: the loop is about to wait in the backend for at most
+	// timeout (-1: no limit; 0: a non-blocking pass).
 	BeforeWait(timeout time.Duration)
+	// AfterWait: the wait returned with completions completions.
 	AfterWait(completions int)
 }
 
@@ -283,7 +290,9 @@ func (l *Loop) drainPosted() {
 	l.cancelRoot = false
 	l.postMu.Unlock()
 	if cancelRoot && l.root != nil {
-		l.root.own.Cancel()
+		// The context's own reason: context.DeadlineExceeded for a
+		// deadline, so that errors.Is on Run's error tells them apart.
+		l.root.own.cancel(l.ctx.Err())
 	}
 	for _, t := range p {
 		l.ready(t)

@@ -9,8 +9,8 @@ import (
 // OpCode names an operation a task can trap with.
 type OpCode uint8
 
-// Operation codes. Each backend implements every one of them with the same
-// result convention: Op.Res >= 0 on success (a byte count, a new fd, or 0),
+// Operation codes. Each backend implements every one of them (OpTimeout:
+// every backend with NativeTimers) with the same result convention: Op.Res >= 0 on success (a byte count, a new fd, or 0),
 // -errno on failure.
 const (
 	OpNop      OpCode = iota // completes at once; a pure trap

@@ -4,11 +4,11 @@
 // It knows nothing about tasks or scheduling: it sets up a ring (stepping
 // down through setup flags the kernel refuses), probes the opcodes the
 // kernel implements, prepares submission queue entries (one small typed
-// Prep method per opcode, each resetting the whole SQE), submits them in
+// Prep method per supported opcode, each resetting the whole SQE), submits them in
 // batches with one io_uring_enter, and reaps completions in batches.
 // user_data is an opaque uint64 chosen by the caller; a completion carries
 // it back unchanged. The structures and constants follow
-// include/uapi/linux/io_uring.h as of Linux 6.8.
+// include/uapi/linux/io_uring.h as of Linux 6.12.
 //
 // # Memory ownership
 //
@@ -42,7 +42,8 @@
 //
 // # Errors
 //
-// New returns a *SetupError that unwraps to the errno: ENOSYS, EPERM
+// New returns a *SetupError that unwraps to the errno (or, for setup flags
+// the binding does not honour, an error wrapping errors.ErrUnsupported): ENOSYS, EPERM
 // (seccomp, kernel.io_uring_disabled) and ENOMEM (memlock limit) mean the
 // kernel refuses io_uring, and a caller may fall back to another backend.
 // SubmitAndWait retries EINTR and returns ErrCQEDropped if the kernel ever

@@ -15,9 +15,10 @@ import (
 )
 
 // Structures and constants follow include/uapi/linux/io_uring.h as of
-// Linux 6.8 (the build machine's linux-libc-dev ships the 6.1 header; the
-// names added later, SetupNoSQArray (6.6) and FeatRegRegRing (6.3), were
-// checked against the kernel sources). Every value is fixed ABI: the kernel
+// Linux 6.12 (the build machine's linux-libc-dev ships the 6.1 header; the
+// names added later, FeatRegRegRing (6.3), SetupNoSQArray (6.6),
+// FeatRecvsendBundle (6.10) and FeatMinTimeout with the wait argument's
+// min_wait_usec (6.12), were checked against the kernel sources). Every value is fixed ABI: the kernel
 // only ever adds names, so a newer kernel accepts all of them.
 
 // Params is struct io_uring_params.
