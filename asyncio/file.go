@@ -1,6 +1,7 @@
 package asyncio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -16,21 +17,72 @@ import (
 // "ready"; a slow disk then stalls the loop for the length of the call).
 // Its methods must be called from tasks of the loop that opened it.
 type File struct {
-	fd   *sched.FD
-	name string
+	fd     *sched.FD
+	name   string
+	append bool // O_APPEND: WriteAt is refused, as by os.File
+	stream bool // no offsets (lseek says ESPIPE: a FIFO, a socket): no ReadAt/WriteAt
 }
 
+// errWriteAtInAppendMode is os.File's error for WriteAt with O_APPEND (where
+// the kernel would append, whatever the offset).
+var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+
 // Open opens the named file with the os.OpenFile flags and permissions.
-// The open itself is a plain syscall on the loop.
+// The open itself is a plain syscall on the loop (so opening a FIFO waits,
+// loop and all, for its other end, unless flag has O_NONBLOCK).
 func Open(t *Task, name string, flag int, perm os.FileMode) (*File, error) {
 	if err := t.Cancellation(); err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+	fd, err := unix.Open(name, flag|unix.O_CLOEXEC, syscallMode(perm))
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &File{fd: t.Loop().NewFD(fd), name: name}, nil
+	f := &File{name: name, append: flag&os.O_APPEND != 0}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && t.Loop().NonblockingFDs() {
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
+			// The epoll backend waits for readiness only on EAGAIN: a
+			// blocking read of an empty FIFO would stall the loop.
+			unix.SetNonblock(fd, true)
+		}
+	}
+	if _, err := unix.Seek(fd, 0, io.SeekCurrent); err == unix.ESPIPE {
+		f.stream = true
+	}
+	f.fd = t.Loop().NewFD(fd)
+	return f, nil
+}
+
+// syscallMode is os's conversion of a FileMode for open(2): the permission
+// bits and setuid, setgid and sticky.
+func syscallMode(m os.FileMode) uint32 {
+	o := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		o |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		o |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		o |= unix.S_ISVTX
+	}
+	return o
+}
+
+// usable checks what every File method checks first, whatever the length
+// of its buffer: that the File is open, and for ReadAt and WriteAt (at),
+// that it has offsets (io_uring would read or write a stream at its
+// position, ignoring the offset, where pread and os.File fail).
+func (f *File) usable(op string, at bool) error {
+	if f.fd.Closed() {
+		return f.pathError(op, net.ErrClosed)
+	}
+	if at && f.stream {
+		return f.pathError(op, syscall.ESPIPE)
+	}
+	return nil
 }
 
 // Name returns the name given to Open.
@@ -65,8 +117,8 @@ func (f *File) pathError(op string, err error) error {
 
 // Read reads up to len(p) bytes at the file position; io.EOF at the end.
 func (f *File) Read(t *Task, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+	if err := f.usable("read", false); err != nil || len(p) == 0 {
+		return 0, err
 	}
 	n, err := f.io(t, sched.OpRead, "read", p, -1)
 	if err == nil && n == 0 {
@@ -76,10 +128,14 @@ func (f *File) Read(t *Task, p []byte) (int, error) {
 }
 
 // ReadAt reads len(p) bytes at offset off, like os.File.ReadAt: it returns
-// an error (io.EOF at the end of the file) whenever n < len(p).
+// an error (io.EOF at the end of the file) whenever n < len(p), and ESPIPE
+// on a file without offsets (a FIFO, say).
 func (f *File) ReadAt(t *Task, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &os.PathError{Op: "readat", Path: f.name, Err: syscall.EINVAL}
+	}
+	if err := f.usable("read", true); err != nil {
+		return 0, err
 	}
 	n := 0
 	for n < len(p) {
@@ -100,15 +156,22 @@ func (f *File) Write(t *Task, p []byte) (int, error) {
 	return f.writeAll(t, p, -1)
 }
 
-// WriteAt writes all of p at offset off.
+// WriteAt writes all of p at offset off. Like os.File's, it fails on a
+// file opened with O_APPEND, and on one without offsets (ESPIPE).
 func (f *File) WriteAt(t *Task, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &os.PathError{Op: "writeat", Path: f.name, Err: syscall.EINVAL}
+	}
+	if f.append {
+		return 0, &os.PathError{Op: "writeat", Path: f.name, Err: errWriteAtInAppendMode}
 	}
 	return f.writeAll(t, p, off)
 }
 
 func (f *File) writeAll(t *Task, p []byte, off int64) (int, error) {
+	if err := f.usable("write", off >= 0); err != nil {
+		return 0, err
+	}
 	n := 0
 	for n < len(p) {
 		o := off

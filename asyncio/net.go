@@ -117,7 +117,9 @@ func listenOn(t *Task, network string, ep endpoint) (*Listener, error) {
 	l := &Listener{fd: t.Loop().NewFD(s), network: network}
 	if ep.family == unix.AF_UNIX {
 		l.addr = &net.UnixAddr{Name: ep.path, Net: "unix"}
-		if ep.path != "" && ep.path[0] != '@' {
+		if ep.path == "" {
+			l.addr = sockname(s, unix.SOCK_STREAM) // the name the kernel picked
+		} else if ep.path[0] != '@' {
 			l.unlinkOn = ep.path
 		}
 	} else {

@@ -83,6 +83,15 @@ func (p *PacketConn) WriteTo(t *Task, b []byte, addr net.Addr) (int, error) {
 	op := t.Op(sched.OpSendTo, p.fd)
 	op.Buf = b
 	fam := p.family
+	if !ap.Addr().IsValid() {
+		// A UDPAddr without an IP: the unspecified address (this host),
+		// as net.UDPConn sends to.
+		unspec := netip.IPv4Unspecified()
+		if fam == unix.AF_INET6 {
+			unspec = netip.IPv6Unspecified()
+		}
+		ap = netip.AddrPortFrom(unspec, ap.Port())
+	}
 	if fam == unix.AF_INET6 && ap.Addr().Is4() {
 		ap = netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port()) // v4-mapped
 	} else if fam == unix.AF_INET && ap.Addr().Is4In6() {
@@ -105,6 +114,12 @@ func (p *PacketConn) WriteTo(t *Task, b []byte, addr net.Addr) (int, error) {
 
 func addrPort(addr net.Addr) (netip.AddrPort, error) {
 	if u, ok := addr.(*net.UDPAddr); ok {
+		if u == nil {
+			return netip.AddrPort{}, &net.AddrError{Err: "missing address"}
+		}
+		if len(u.IP) == 0 {
+			return netip.AddrPortFrom(netip.Addr{}, uint16(u.Port)), nil
+		}
 		ip, ok := netip.AddrFromSlice(u.IP)
 		if !ok {
 			return netip.AddrPort{}, &net.AddrError{Err: "invalid IP", Addr: u.String()}

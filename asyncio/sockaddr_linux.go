@@ -3,6 +3,7 @@ package asyncio
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,8 @@ func putSockaddr(raw *unix.RawSockaddrAny, ap netip.AddrPort, family int) uint32
 	if z := ip.Zone(); z != "" {
 		if ifi, err := net.InterfaceByName(z); err == nil {
 			sa.Scope_id = uint32(ifi.Index)
+		} else if i, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.Scope_id = uint32(i) // a zone given as the interface's index, as net takes
 		}
 	}
 	return unix.SizeofSockaddrInet6
@@ -41,19 +44,27 @@ func getPort(src *uint16) int {
 	return int(b[0])<<8 | int(b[1])
 }
 
+// putUnixSockaddr writes a Unix socket address: a path (NUL-terminated), an
+// abstract name ("@name": a leading NUL, no terminator, so it may take the
+// whole 108 bytes), or "" (bind: the kernel picks a free abstract name).
 func putUnixSockaddr(raw *unix.RawSockaddrAny, path string) (uint32, error) {
 	sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(raw))
 	*sa = unix.RawSockaddrUnix{Family: unix.AF_UNIX}
-	if len(path) >= len(sa.Path) {
+	if path == "" {
+		return 2, nil // autobind
+	}
+	abstract := path[0] == '@'
+	if len(path) > len(sa.Path) || (len(path) == len(sa.Path) && !abstract) {
 		return 0, unix.EINVAL
 	}
 	for i := 0; i < len(path); i++ {
 		sa.Path[i] = int8(path[i])
 	}
-	n := 2 + len(path) + 1
-	if len(path) > 0 && path[0] == '@' { // abstract socket
+	n := 2 + len(path)
+	if abstract {
 		sa.Path[0] = 0
-		n--
+	} else {
+		n++ // the NUL terminator
 	}
 	return uint32(n), nil
 }
@@ -79,12 +90,18 @@ func sockaddrToAddr(raw *unix.RawSockaddrAny, sotype int) net.Addr {
 	case unix.AF_UNIX:
 		sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(raw))
 		n := 0
+		if sa.Path[0] == 0 {
+			n = 1 // an abstract name starts with a NUL
+		}
 		for n < len(sa.Path) && sa.Path[n] != 0 {
 			n++
 		}
 		b := make([]byte, n)
 		for i := range n {
 			b[i] = byte(sa.Path[i])
+		}
+		if n > 0 && b[0] == 0 {
+			b[0] = '@' // as net shows abstract names
 		}
 		return &net.UnixAddr{Name: string(b), Net: "unix"}
 	}
