@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/corio-go/corio/asyncio"
@@ -19,10 +20,10 @@ import (
 
 const seccompChildEnv = "CORIO_TEST_SECCOMP_CHILD"
 
-// denyIoUringSetup installs, for every thread of the process, a seccomp
-// filter that fails io_uring_setup with EPERM, exactly as Docker's and
-// containerd's default profiles do.
-func denyIoUringSetup() error {
+// denySyscall installs, for every thread of the process, a seccomp filter
+// that fails syscall nr with EPERM (io_uring_setup: exactly as Docker's and
+// containerd's default profiles do).
+func denySyscall(nr uint32) error {
 	var arch uint32
 	switch runtime.GOARCH {
 	case "amd64":
@@ -41,7 +42,7 @@ func denyIoUringSetup() error {
 		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
 		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: offNr},
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_IO_URING_SETUP},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: nr},
 		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
 		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 	}
@@ -83,7 +84,7 @@ func TestSeccompFallback(t *testing.T) {
 }
 
 func seccompChild(t *testing.T) {
-	if err := denyIoUringSetup(); err != nil {
+	if err := denySyscall(unix.SYS_IO_URING_SETUP); err != nil {
 		fmt.Println("SKIP-SECCOMP", err)
 		return
 	}
@@ -133,4 +134,35 @@ func echoRoundTrip(task *asyncio.Task) error {
 		}
 		return nil
 	})
+}
+
+const enterDeniedChildEnv = "CORIO_TEST_ENTER_DENIED_CHILD"
+
+// A profile that allows io_uring_setup but not io_uring_enter: auto must
+// fall back to epoll, not pick a ring it cannot use.
+func TestAutoWithEnterDenied(t *testing.T) {
+	if os.Getenv(enterDeniedChildEnv) == "1" {
+		if err := denySyscall(unix.SYS_IO_URING_ENTER); err != nil {
+			fmt.Println("SKIP-SECCOMP", err)
+			return
+		}
+		err := asyncio.Run(func(task *asyncio.Task) error {
+			fmt.Println("BACKEND", asyncio.Backend(task))
+			return task.Sleep(time.Millisecond)
+		})
+		if err != nil {
+			t.Fatalf("auto under a filter denying io_uring_enter: %v", err)
+		}
+		fmt.Println("ENTER-CHILD-OK")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAutoWithEnterDenied$", "-test.v")
+	cmd.Env = append(os.Environ(), enterDeniedChildEnv+"=1", "CORIO_BACKEND=")
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "SKIP-SECCOMP") {
+		t.Skipf("no seccomp:\n%s", out)
+	}
+	if err != nil || !strings.Contains(string(out), "ENTER-CHILD-OK") {
+		t.Fatalf("child failed: %v\n%s", err, out)
+	}
 }

@@ -79,6 +79,10 @@ func (p *Poller) Wait(dst []Event, timeout time.Duration) ([]Event, error) {
 	if timeout >= 0 {
 		// Round up so that a 300µs deadline does not spin with 0ms waits.
 		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+		// epoll_wait's timeout is a C int: a longer wait (24.9 days and
+		// up) would wrap to 0 (a busy loop) or a negative (no limit).
+		// Waking early is harmless: the caller recomputes the timeout.
+		ms = min(ms, 1<<30)
 	}
 	var n int
 	var err error

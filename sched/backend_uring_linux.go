@@ -83,6 +83,13 @@ func newUringBackend(l *Loop, entries uint32) (Backend, error) {
 	b := &uringBackend{l: l, r: r, cqes: make([]uring.CQE, 256),
 		pollFirst: r.SetupFlags()&uring.SetupDeferTaskrun != 0}
 	b.armWake()
+	// Submitting the waker's poll tries io_uring_enter itself: a seccomp
+	// profile may allow setup and register but refuse enter, and then
+	// "auto" must pick epoll now, not fail at the first wait.
+	if _, err := r.Submit(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("io_uring_enter: %w", err)
+	}
 	return b, nil
 }
 
@@ -259,7 +266,14 @@ func (b *uringBackend) reap(dst []*Op) []*Op {
 			case udCancel:
 				continue
 			case udWake:
+				// The poll fired: the eventfd is readable. Read it now: a
+				// Wake can land after the loop's own Drain (between its
+				// state change and its write), and a readable eventfd
+				// would fire the re-armed poll at every Wait: a busy
+				// loop, idle as it is.
 				b.wakeDown = true
+				b.l.waker.Drain()
+				b.l.stats.Syscalls++
 				continue
 			}
 			op := b.l.ops.lookup(c.UserData)
