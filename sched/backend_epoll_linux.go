@@ -146,16 +146,22 @@ func (b *epollBackend) try(op *Op) int32 {
 	case OpNop:
 		b.l.stats.Syscalls--
 		return 0
+	// Reads and writes are the file operations: a regular file is always
+	// "ready", and a read from a slow disk (or a hung NFS server) blocks in
+	// the kernel. A normal syscall lets the Go scheduler hand the loop's P
+	// to other goroutines meanwhile (a raw one would hold it, and a
+	// stop-the-world GC would wait for the disk); sockets, never blocking
+	// here, keep raw syscalls.
 	case OpRead:
 		if op.Off < 0 {
-			return sysret(unix.RawSyscall(unix.SYS_READ, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf))))
+			return sysret(unix.Syscall(unix.SYS_READ, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf))))
 		}
-		return sysret(unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf)), uintptr(op.Off), 0, 0))
+		return sysret(unix.Syscall6(unix.SYS_PREAD64, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf)), uintptr(op.Off), 0, 0))
 	case OpWrite:
 		if op.Off < 0 {
-			return sysret(unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf))))
+			return sysret(unix.Syscall(unix.SYS_WRITE, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf))))
 		}
-		return sysret(unix.RawSyscall6(unix.SYS_PWRITE64, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf)), uintptr(op.Off), 0, 0))
+		return sysret(unix.Syscall6(unix.SYS_PWRITE64, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf)), uintptr(op.Off), 0, 0))
 	case OpRecv:
 		return sysret(unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), bufPtr(op.Buf), uintptr(len(op.Buf)), uintptr(op.Flags), 0, 0))
 	case OpSend:
