@@ -62,6 +62,14 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 	l := t.loop
 	g := &Group{loop: l, owner: t}
 	t.enterScope(&g.scope, zeroTime, false)
+	defer func() {
+		// Killed (the loop tearing down) in the body or the join: leave
+		// the group's scope too, or the caller's own ExitScope would
+		// panic ("not the innermost") in place of the kill.
+		if t.scope.Load() == &g.scope {
+			t.ExitScope(&g.scope)
+		}
+	}()
 	killed := false
 	func() {
 		defer func() {

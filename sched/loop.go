@@ -113,6 +113,7 @@ type Loop struct {
 	nposted    atomic.Int32
 	external   int  // goroutines that may post a task
 	cancelRoot bool // posted by the context watcher; guarded by postMu
+	ctxWatch   bool // the context watcher counts in external (until its context is done)
 	wakerGone  bool // the waker is closed; guarded by postMu
 
 	nextID  uint64
@@ -278,6 +279,17 @@ func (l *Loop) post(t *Task) {
 	l.postMu.Unlock()
 }
 
+// nudge makes the loop run an iteration, from any goroutine (a FakeClock
+// that moved: the loop's wait was computed from the old time).
+func (l *Loop) nudge() {
+	l.postMu.Lock()
+	if !l.wakerGone {
+		l.nposted.Add(1)
+		l.waker.Wake()
+	}
+	l.postMu.Unlock()
+}
+
 func (l *Loop) drainPosted() {
 	if l.nposted.Load() == 0 {
 		return
@@ -289,6 +301,12 @@ func (l *Loop) drainPosted() {
 	cancelRoot := l.cancelRoot
 	l.cancelRoot = false
 	l.postMu.Unlock()
+	if cancelRoot && l.ctxWatch {
+		// The context is done: it can wake the loop no more, so it no
+		// longer holds off deadlock reports (its goroutine has returned).
+		l.ctxWatch = false
+		l.external--
+	}
 	if cancelRoot && l.root != nil {
 		// The context's own reason: context.DeadlineExceeded for a
 		// deadline, so that errors.Is on Run's error tells them apart.
@@ -357,6 +375,9 @@ func (l *Loop) finish(t *Task) {
 // one backend call; reap completions; repeat.
 func (l *Loop) run(main func(*Task) error) error {
 	defer l.teardown()
+	if l.fake != nil {
+		l.fake.attach(l, true) // until release
+	}
 	if l.ctx.Done() != nil {
 		stop := l.watchContext()
 		defer stop()
@@ -370,6 +391,7 @@ func (l *Loop) run(main func(*Task) error) error {
 			l.resume(l.runq.pop())
 		}
 		timeout := time.Duration(-1)
+		var jumpAt time.Time // AutoJump's target, once the grace has passed
 		if l.root.state == stateDone {
 			if l.sendsLive == 0 {
 				break
@@ -392,9 +414,19 @@ func (l *Loop) run(main func(*Task) error) error {
 			if d := max(tm.when.Sub(l.clock.Now()), 0); timeout < 0 || d < timeout {
 				timeout = d
 			}
-			if l.fake != nil && l.ops.live == 0 && l.external == 0 && l.fake.AutoJump {
-				l.fake.jumpTo(tm.when)
-				timeout = 0
+			if l.fake != nil && l.external == 0 && l.fake.AutoJump {
+				if l.ops.live == 0 {
+					l.fake.jumpTo(tm.when)
+					timeout = 0
+				} else {
+					// Operations in flight may still complete: give them
+					// autoJumpGrace of real time, then jump if nothing
+					// happened (trio's autojump clock jumps when every
+					// task is blocked, on I/O too). Waiting the fake
+					// duration in real time would never move the clock.
+					jumpAt = tm.when
+					timeout = min(timeout, autoJumpGrace)
+				}
 			}
 		} else if l.ops.live == 0 && l.external == 0 && l.nposted.Load() == 0 {
 			return l.deadlock()
@@ -416,6 +448,9 @@ func (l *Loop) run(main func(*Task) error) error {
 		}
 		if err != nil {
 			return err
+		}
+		if !jumpAt.IsZero() && len(l.comps) == 0 && l.nposted.Load() == 0 {
+			l.fake.jumpTo(jumpAt)
 		}
 		if l.hooks != nil {
 			l.hooks.AfterWait(len(l.comps))
@@ -466,6 +501,7 @@ func (l *Loop) fireTimers() {
 func (l *Loop) watchContext() (stop func()) {
 	quit := make(chan struct{})
 	l.external++
+	l.ctxWatch = true
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -483,7 +519,10 @@ func (l *Loop) watchContext() (stop func()) {
 	return func() {
 		close(quit)
 		wg.Wait()
-		l.external--
+		if l.ctxWatch {
+			l.ctxWatch = false
+			l.external--
+		}
 	}
 }
 
@@ -548,12 +587,45 @@ func (l *Loop) teardown() {
 		return
 	}
 	l.stopped = true
-	for t := l.all; t != nil; {
-		next := t.allNext
-		if t.stop != nil {
-			t.stop()
+	// Released even if a killed task's deferred code calls runtime.Goexit
+	// (iter.Pull's stop re-raises it here).
+	defer l.release()
+	l.killAll()
+}
+
+// killAll stops the coroutine of every task still alive. It takes tasks
+// from the head of the list until none is left: a killed task's deferred
+// code may spawn more (new tasks go to the head), and those are killed
+// too. A Goexit from a killed task does not cut it short.
+func (l *Loop) killAll() {
+	for l.all != nil {
+		t := l.all
+		l.all = t.allNext
+		if l.all != nil {
+			l.all.allPrev = nil
 		}
-		t = next
+		t.allNext = nil
+		if t.stop == nil {
+			continue
+		}
+		normal := false
+		func() {
+			defer func() {
+				if !normal {
+					l.killAll() // the rest, before the Goexit goes on
+				}
+			}()
+			t.stop()
+			normal = true
+		}()
+	}
+}
+
+// release stops the watchdog, closes the backend and the descriptors left
+// to it, and the waker.
+func (l *Loop) release() {
+	if l.fake != nil {
+		l.fake.attach(l, false)
 	}
 	if l.stall != nil {
 		l.stall.stop()

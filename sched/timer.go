@@ -19,11 +19,20 @@ func (realClock) Now() time.Time { return time.Now() }
 // or, when AutoJump is set, when the loop has nothing to do but wait for a
 // timer: then it jumps straight to that timer (trio's autojump clock), so
 // timer tests run instantly and deterministically.
+//
+// With operations in flight, AutoJump first lets autoJumpGrace (10ms) of
+// real time pass, in case one completes. Advance may be called from any
+// goroutine: the loops using the clock wake up and fire what is due.
 type FakeClock struct {
 	mu       sync.Mutex
 	now      time.Time
+	loops    map[*Loop]struct{} // the loops using the clock, for Advance
 	AutoJump bool
 }
+
+// autoJumpGrace is how long AutoJump waits for operations in flight before
+// it jumps to the next timer.
+const autoJumpGrace = 10 * time.Millisecond
 
 // NewFakeClock returns a FakeClock set to start, with AutoJump on.
 func NewFakeClock(start time.Time) *FakeClock {
@@ -41,7 +50,28 @@ func (c *FakeClock) Now() time.Time {
 func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	loops := make([]*Loop, 0, len(c.loops))
+	for l := range c.loops {
+		loops = append(loops, l)
+	}
 	c.mu.Unlock()
+	for _, l := range loops {
+		l.nudge()
+	}
+}
+
+// attach adds l to (on) or removes it from the loops Advance wakes.
+func (c *FakeClock) attach(l *Loop, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !on {
+		delete(c.loops, l)
+		return
+	}
+	if c.loops == nil {
+		c.loops = make(map[*Loop]struct{})
+	}
+	c.loops[l] = struct{}{}
 }
 
 func (c *FakeClock) jumpTo(t time.Time) {

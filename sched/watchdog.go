@@ -49,7 +49,9 @@ func newStallWatch(cfg Config) *stallWatch {
 
 func (w *stallWatch) run() {
 	defer w.wg.Done()
-	tick := time.NewTicker(w.threshold / 2)
+	// At least 1ms: a threshold under 2ns would make NewTicker panic (on
+	// this goroutine, out of the caller's reach).
+	tick := time.NewTicker(max(w.threshold/2, time.Millisecond))
 	defer tick.Stop()
 	var reported int64
 	for {
