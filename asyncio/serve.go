@@ -14,16 +14,25 @@ import (
 // failure is handle's business: Serve keeps serving. Accept errors that a
 // busy server can recover from (out of file descriptors or memory) are
 // retried with a growing pause of up to a second, and logged through
-// log/slog's default logger, as net/http does. Serve
-// returns, after every connection task has finished, the cancellation error
-// when t was cancelled, nil when l was closed, or the accept error it could
-// not recover from.
+// log/slog's default logger, as net/http does. Closing l stops the
+// accepting and lets the connections being served finish: a graceful
+// shutdown. Serve returns, after every connection task has finished, the
+// cancellation error when t was cancelled, nil when l was closed, or the
+// accept error it could not recover from. A panic in handle is not
+// recovered: like any task's, it cancels the others (every connection is
+// closed and its task joined) and reaches Serve's caller.
 func Serve(t *Task, l *Listener, handle func(t *Task, c *Conn)) error {
 	err := Group(t, func(g *TaskGroup) error {
 		var pause time.Duration
 		for {
 			c, err := l.Accept(t)
 			if err != nil {
+				if errors.Is(err, net.ErrClosed) && !IsCancellation(err) {
+					// The listener was closed: stop accepting, and let
+					// the connections being served finish (returning
+					// the error would cancel them, as a failure).
+					return nil
+				}
 				if !temporaryAcceptError(err) {
 					return err
 				}
@@ -44,9 +53,6 @@ func Serve(t *Task, l *Listener, handle func(t *Task, c *Conn)) error {
 			})
 		}
 	})
-	if errors.Is(err, net.ErrClosed) && !IsCancellation(err) {
-		return nil
-	}
 	return err
 }
 

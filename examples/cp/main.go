@@ -96,10 +96,19 @@ func paths(src, dst string) (string, string, os.FileMode, error) {
 	if si.IsDir() {
 		return "", "", 0, fmt.Errorf("%s is a directory", src)
 	}
+	// cp copies by offset, which a FIFO or socket has not; and opening a
+	// FIFO waits, loop and all, for its other end.
+	const stream = os.ModeNamedPipe | os.ModeSocket
+	if si.Mode()&stream != 0 {
+		return "", "", 0, fmt.Errorf("%s is not a regular file (cp copies by offset)", src)
+	}
 	if di, err := os.Stat(dst); err == nil {
 		if di.IsDir() {
 			dst = filepath.Join(dst, filepath.Base(src))
 			di, err = os.Stat(dst)
+		}
+		if err == nil && di.Mode()&stream != 0 {
+			return "", "", 0, fmt.Errorf("%s is not a regular file (cp copies by offset)", dst)
 		}
 		if err == nil && os.SameFile(si, di) {
 			return "", "", 0, fmt.Errorf("%s and %s are the same file", src, dst)

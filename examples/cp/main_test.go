@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +132,18 @@ func TestPaths(t *testing.T) {
 	}
 	if _, _, _, err := paths(dir, sub); err == nil {
 		t.Error("a directory as source was accepted")
+	}
+	// A FIFO either way is refused before anything opens it (opening one
+	// waited, loop and all, for its other end; Ctrl-C could not stop it).
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := paths(fifo, filepath.Join(dir, "out")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO as source: %v", err)
+	}
+	if _, _, _, err := paths(src, fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO as destination: %v", err)
 	}
 }
 

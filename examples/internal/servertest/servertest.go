@@ -71,6 +71,7 @@ func Start(t testing.TB, backend string, serve func(t *asyncio.Task, addr string
 	case a := <-addrc:
 		return a
 	case err := <-done:
+		done <- err // for the cleanup, which waits for it too
 		t.Fatalf("server exited: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not start")
