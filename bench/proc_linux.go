@@ -42,7 +42,17 @@ func pidCPUSplit(pid int) (total, user time.Duration, err error) {
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clkTck, time.Duration(ut) * time.Second / clkTck, nil
+	user = time.Duration(ut) * time.Second / clkTck // the split only: in ticks
+	// The total from the process's CPU-time clock instead: every thread,
+	// in nanoseconds, where /proc counts 10ms ticks, each field rounded
+	// down (a 3s window of a fast server would be off by up to 1%, a
+	// -quick one by 5%). The clock id is the kernel's
+	// MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED).
+	var ts unix.Timespec
+	if unix.ClockGettime(int32((^pid)<<3|2), &ts) == nil {
+		return time.Duration(ts.Nano()), user, nil
+	}
+	return time.Duration(ut+st) * time.Second / clkTck, user, nil
 }
 
 // pidStatusKB returns a "VmHWM"-style field of /proc/PID/status in KiB.

@@ -32,7 +32,7 @@ func serve(kind, addr string) error {
 	case "netpoll":
 		return serveNetpoll(ctx, addr)
 	case "nethttp":
-		return serveNetHTTP(addr)
+		return serveNetHTTP(ctx, addr)
 	}
 	return fmt.Errorf("unknown server %q", kind)
 }

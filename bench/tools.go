@@ -16,16 +16,24 @@ import (
 
 // serveNetHTTP is the net/http hello world that examples/httpd is compared
 // with.
-func serveNetHTTP(addr string) error {
+func serveNetHTTP(ctx context.Context, addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	go func() {
+		<-ctx.Done() // SIGTERM: stop at once (the bench waits 5s, then kills)
+		l.Close()
+	}()
 	body := []byte("Hello, World!")
-	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	err = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write(body)
 	}))
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 var (
