@@ -83,13 +83,7 @@ func TestCancelScopeKeepsChildFailure(t *testing.T) {
 		boom := errors.New("cleanup failed")
 		err := asyncio.CancelScope(task, func(t *asyncio.Task, s *sched.Scope) error {
 			return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-				g.Spawn(func(t *asyncio.Task) error {
-					if err := t.Sleep(time.Hour); err != nil {
-						return boom // a real failure while being cancelled
-					}
-					return nil
-				})
-				g.Spawn(func(t *asyncio.Task) error { return t.Sleep(time.Hour) })
+				spawnFailingOnCancel(g, boom)
 				if err := t.Sleep(time.Millisecond); err != nil {
 					return err
 				}
@@ -111,13 +105,7 @@ func TestSkipAfterKeepsChildFailure(t *testing.T) {
 		boom := errors.New("cleanup failed")
 		timedOut, err := asyncio.SkipAfter(task, 5*time.Millisecond, func(t *asyncio.Task) error {
 			return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-				g.Spawn(func(t *asyncio.Task) error { return t.Sleep(time.Hour) })
-				g.Spawn(func(t *asyncio.Task) error {
-					if err := t.Sleep(time.Hour); err != nil {
-						return boom
-					}
-					return nil
-				})
+				spawnFailingOnCancel(g, boom)
 				return nil
 			})
 		})
@@ -137,13 +125,7 @@ func TestHandleCancelKeepsNestedFailure(t *testing.T) {
 		err := asyncio.Group(task, func(g *asyncio.TaskGroup) error {
 			h := g.Spawn(func(t *asyncio.Task) error {
 				return asyncio.Group(t, func(g *asyncio.TaskGroup) error {
-					g.Spawn(func(t *asyncio.Task) error { return t.Sleep(time.Hour) })
-					g.Spawn(func(t *asyncio.Task) error {
-						if err := t.Sleep(time.Hour); err != nil {
-							return boom
-						}
-						return nil
-					})
+					spawnFailingOnCancel(g, boom)
 					return nil
 				})
 			})
@@ -155,6 +137,19 @@ func TestHandleCancelKeepsNestedFailure(t *testing.T) {
 		})
 		if !errors.Is(err, boom) {
 			return fmt.Errorf("Group = %v; %q was lost", err, boom)
+		}
+		return nil
+	})
+}
+
+// spawnFailingOnCancel spawns two children on g that sleep for an hour:
+// cancelled, one returns its cancellation, the other fails with boom (a
+// real failure while being cancelled, say in its cleanup).
+func spawnFailingOnCancel(g *asyncio.TaskGroup, boom error) {
+	g.Spawn(func(t *asyncio.Task) error { return t.Sleep(time.Hour) })
+	g.Spawn(func(t *asyncio.Task) error {
+		if err := t.Sleep(time.Hour); err != nil {
+			return boom
 		}
 		return nil
 	})

@@ -265,25 +265,18 @@ func (l *Loop) ready(t *Task) {
 	l.runq.push(t)
 }
 
-// post makes t ready from any goroutine.
+// post makes t ready from any goroutine; with t nil, it only makes the
+// loop run an iteration (a FakeClock that moved: the loop's wait was
+// computed from the old time).
 func (l *Loop) post(t *Task) {
 	l.postMu.Lock()
 	// Wake runs under postMu, like teardown's Close: once the loop has seen
 	// the post it may finish and close the eventfd, and a Wake after that
 	// would write to a closed (or, worse, reused) descriptor.
 	if !l.wakerGone {
-		l.posted = append(l.posted, t)
-		l.nposted.Add(1)
-		l.waker.Wake()
-	}
-	l.postMu.Unlock()
-}
-
-// nudge makes the loop run an iteration, from any goroutine (a FakeClock
-// that moved: the loop's wait was computed from the old time).
-func (l *Loop) nudge() {
-	l.postMu.Lock()
-	if !l.wakerGone {
+		if t != nil {
+			l.posted = append(l.posted, t)
+		}
 		l.nposted.Add(1)
 		l.waker.Wake()
 	}
@@ -301,11 +294,10 @@ func (l *Loop) drainPosted() {
 	cancelRoot := l.cancelRoot
 	l.cancelRoot = false
 	l.postMu.Unlock()
-	if cancelRoot && l.ctxWatch {
+	if cancelRoot {
 		// The context is done: it can wake the loop no more, so it no
 		// longer holds off deadlock reports (its goroutine has returned).
-		l.ctxWatch = false
-		l.external--
+		l.forgetContext()
 	}
 	if cancelRoot && l.root != nil {
 		// The context's own reason: context.DeadlineExceeded for a
@@ -519,10 +511,16 @@ func (l *Loop) watchContext() (stop func()) {
 	return func() {
 		close(quit)
 		wg.Wait()
-		if l.ctxWatch {
-			l.ctxWatch = false
-			l.external--
-		}
+		l.forgetContext()
+	}
+}
+
+// forgetContext stops counting the context watcher among what can wake the
+// loop (once: when its context is done, or when Run ends).
+func (l *Loop) forgetContext() {
+	if l.ctxWatch {
+		l.ctxWatch = false
+		l.external--
 	}
 }
 

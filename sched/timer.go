@@ -56,7 +56,7 @@ func (c *FakeClock) Advance(d time.Duration) {
 	}
 	c.mu.Unlock()
 	for _, l := range loops {
-		l.nudge()
+		l.post(nil)
 	}
 }
 
