@@ -12,9 +12,10 @@
 // process, pinned to CPU 1 with GOMAXPROCS=1. It keeps D messages of S bytes
 // in flight on each of C connections, checks every echoed byte, and reports
 // messages per second, latency percentiles, the server's CPU time per
-// message (from /proc/PID/stat) and how busy its own CPU was. When the
-// client's CPU is saturated, msgs/s says more about the client than the
-// server, so servers are then judged on CPU per message.
+// message (from its process CPU-time clock, in ns, or /proc/PID/stat) and
+// how busy its own CPU was. When the client's CPU is saturated, msgs/s says
+// more about the client than the server, so servers are then judged on CPU
+// per message.
 //
 // After the matrix come the syscalls per message (strace, and corio's own
 // counters), the memory per idle connection, and, when the tools are

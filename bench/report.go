@@ -176,7 +176,7 @@ func (r *report) markdown() string {
 
 const columnsHelp = "`msgs/s` echoed messages per second in the measured window; `MB/s` the same in bytes, one way; " +
 	"`p50`/`p99`/`p99.9` round-trip latency of a message; " +
-	"`CPU/msg` the server's CPU time (user+system, all threads, from /proc/PID/stat) per echoed message, lower is better; " +
+	"`CPU/msg` the server's CPU time (user+system, all threads, from its process CPU-time clock in ns; /proc/PID/stat where that clock is refused) per echoed message, lower is better; " +
 	"`server`/`client` how busy the server's and the load generator's CPU were; " +
 	"`sys/msg` syscalls per message from corio's own counters (whole run, warm-up included); " +
 	"`÷ net` run-by-run ratios against `net` in the same repetition, median. " +
