@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -131,6 +134,7 @@ func bench() error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	stopOnSignal(tmp)
 
 	progress("building the C liburing server ...")
 	cbin, cnote := buildCServer(tmp)
@@ -202,6 +206,39 @@ func bench() error {
 }
 
 func progress(s string) { fmt.Fprintln(os.Stderr, s) }
+
+// children are the processes the bench started and has not waited for yet
+// (servers, strace, wrk, redis-benchmark).
+var children = struct {
+	sync.Mutex
+	m map[*os.Process]bool
+}{m: map[*os.Process]bool{}}
+
+func track(p *os.Process) { children.Lock(); children.m[p] = true; children.Unlock() }
+
+func untrack(p *os.Process) { children.Lock(); delete(children.m, p); children.Unlock() }
+
+// stopOnSignal makes SIGINT and SIGTERM kill the bench's children and
+// remove tmp before the bench exits, so that none outlives it.
+func stopOnSignal(tmp string) {
+	sigs := []os.Signal{syscall.SIGTERM}
+	if !signal.Ignored(os.Interrupt) {
+		sigs = append(sigs, os.Interrupt)
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sigs...)
+	go func() {
+		sig := <-c
+		children.Lock()
+		for p := range children.m {
+			p.Kill()
+		}
+		children.Unlock()
+		os.RemoveAll(tmp)
+		fmt.Fprintf(os.Stderr, "\nbench: %v: stopped, children killed\n", sig)
+		os.Exit(130)
+	}()
+}
 
 // serveIfChild runs the server named by CORIO_BENCH_SERVE and exits, when
 // this process is one of the bench's server children.

@@ -22,6 +22,7 @@ type server struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *lockedBuffer
+	exited chan struct{} // closed once the process has exited and been waited for
 }
 
 // lockedBuffer collects a child's stderr; os/exec writes it from its own
@@ -50,16 +51,20 @@ func (b *lockedBuffer) String() string {
 // what write-behind saves.
 func serverKinds(cbin, cnote string) (kinds []string, notes []string) {
 	kinds = []string{"net"}
-	if uringAvailable() {
+	uring := uringAvailable()
+	if uring {
 		kinds = append(kinds, "corio-uring", "corio-uring-sync")
 	} else {
 		notes = append(notes, "corio-uring skipped: io_uring is unavailable here (or compiled out); corio-epoll is measured")
 	}
 	kinds = append(kinds, "corio-epoll", "netpoll")
-	if cbin != "" {
-		kinds = append(kinds, "c-liburing")
-	} else {
+	switch {
+	case cbin == "":
 		notes = append(notes, "c-liburing skipped: "+cnote+" (apt-get install gcc liburing-dev)")
+	case !uring:
+		notes = append(notes, "c-liburing skipped: io_uring is unavailable here")
+	default:
+		kinds = append(kinds, "c-liburing")
 	}
 	return kinds, notes
 }
@@ -103,13 +108,16 @@ func startProcess(name, addr string, cpu int, argv []string, env ...string) (*se
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	exited := make(chan struct{})
+	track(cmd.Process)
+	go func() { cmd.Wait(); untrack(cmd.Process); close(exited) }()
 	if cpu >= 0 {
 		// Go children also pin themselves (serveIfChild) before they start
 		// serving; this covers the others.
 		pinProcess(cmd.Process.Pid, cpu)
 	}
-	s := &server{name: name, cmd: cmd, addr: addr, stderr: stderr}
-	if err := waitPort(addr); err != nil {
+	s := &server{name: name, cmd: cmd, addr: addr, stderr: stderr, exited: exited}
+	if err := waitListening(cmd.Process.Pid, addr, exited); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("%s did not start: %v: %s", name, err, firstLine(stderr.String()))
 	}
@@ -121,25 +129,55 @@ func (s *server) pid() int { return s.cmd.Process.Pid }
 // stop ends the server and returns what it printed on stderr.
 func (s *server) stop() string {
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(5 * time.Second):
 		s.cmd.Process.Kill()
-		<-done
+		<-s.exited
 	}
 	return s.stderr.String()
 }
 
-func waitPort(addr string) error {
+// waitListening waits until process pid listens on addr itself (not some
+// other process that took the port), and gives up as soon as it exits.
+func waitListening(pid int, addr string, exited <-chan struct{}) error {
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
+		select {
+		case <-exited:
+			return errors.New("exited")
+		default:
+		}
+		if ownsListener(pid, port) {
 			return nil
 		}
 	}
 	return errors.New("not listening on " + addr)
+}
+
+// ownsListener says whether pid has a TCP socket listening on port
+// (IPv4, as every server here binds 127.0.0.1).
+func ownsListener(pid, port int) bool {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		// local_address is HEXIP:HEXPORT, st 0A is LISTEN, inode is field 9.
+		if len(f) > 9 && f[3] == "0A" && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[l] {
+			return true
+		}
+	}
+	return false
 }
 
 // syscallsPerMsg runs spec against s under `strace -c -f -p` and returns the
@@ -148,7 +186,12 @@ func waitPort(addr string) error {
 func syscallsPerMsg(s *server, spec loadSpec) (float64, int64, string) {
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		return 0, 0, "strace not installed (apt-get install strace)"
+		// corio's own counters need no tool: run the load all the same.
+		res, err := runLoad(s.addr, spec, func(bool) {})
+		if err != nil {
+			return 0, 0, err.Error()
+		}
+		return 0, res.all, "strace not installed (apt-get install strace)"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -159,6 +202,8 @@ func syscallsPerMsg(s *server, spec loadSpec) (float64, int64, string) {
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err.Error()
 	}
+	track(cmd.Process)
+	defer untrack(cmd.Process)
 	time.Sleep(300 * time.Millisecond) // attach
 	res, err := runLoad(s.addr, spec, func(bool) {})
 	cmd.Process.Signal(syscall.SIGINT)

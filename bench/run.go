@@ -153,7 +153,7 @@ func stageIdle(rep *report, kinds []string, cbin string, serverCPU int, n int) {
 	}
 }
 
-func uringAvailable() bool {
+var uringAvailable = func() bool {
 	return asyncio.Run(func(*asyncio.Task) error { return nil }, asyncio.WithBackend("uring")) == nil
 }
 

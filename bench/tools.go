@@ -63,6 +63,8 @@ func runTool(clientCPU int, name string, args ...string) (string, error) {
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
+	track(cmd.Process)
+	defer untrack(cmd.Process)
 	if clientCPU >= 0 {
 		pinProcess(cmd.Process.Pid, clientCPU)
 	}

@@ -79,8 +79,10 @@ int main(int argc, char **argv) {
 	p.cq_entries = 4096;
 	if (io_uring_queue_init_params(1024, &ring, &p) < 0) {
 		memset(&p, 0, sizeof p);
-		if (io_uring_queue_init_params(1024, &ring, &p) < 0) {
-			perror("io_uring");
+		int ret = io_uring_queue_init_params(1024, &ring, &p);
+		if (ret < 0) {
+			/* liburing returns -errno and leaves errno alone */
+			fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-ret));
 			return 1;
 		}
 	}
