@@ -37,7 +37,7 @@ func resolve(t *Task, op, network, address string) ([]endpoint, error) {
 			return net.DefaultResolver.LookupPort(t, network, portStr)
 		})
 		if lerr != nil {
-			return nil, lerr
+			return nil, lookupError(t, lerr)
 		}
 		port = uint64(p)
 	}
@@ -69,7 +69,7 @@ func resolve(t *Task, op, network, address string) ([]endpoint, error) {
 			return net.DefaultResolver.LookupNetIP(t, ipNet, host)
 		})
 		if err != nil {
-			return nil, err
+			return nil, lookupError(t, err)
 		}
 	}
 	var eps []endpoint
@@ -97,6 +97,19 @@ func resolve(t *Task, op, network, address string) ([]endpoint, error) {
 		}
 	}
 	return eps, nil
+}
+
+// lookupError returns the task's cancellation in place of the error of a
+// lookup that the cancellation stopped (the resolver watches t, a
+// context.Context, and fails with a *net.DNSError of its own): the scope
+// that was cancelled must recognise the error as its own, as it does a
+// cancelled connect's (WithTimeout reports its timeout, SkipAfter absorbs
+// it, and a task cancelled with Handle.Cancel is no group failure).
+func lookupError(t *Task, err error) error {
+	if ce := t.Cancellation(); ce != nil {
+		return ce
+	}
+	return err
 }
 
 func (ep endpoint) addr(sotype int) net.Addr {

@@ -42,7 +42,8 @@ func WithSyncWrites() Option {
 // WithContext makes Run cancel the main task when ctx is done (for example
 // on SIGINT, with signal.NotifyContext), with ctx's reason
 // (context.DeadlineExceeded once its deadline passes, context.Canceled
-// otherwise), and makes ctx's values visible through Task.Value. While ctx
+// otherwise), and makes ctx's values visible through Task.Value and its
+// deadline through Task.Deadline (outside a Shield). While ctx
 // can still be done, Run does not report a deadlock: ctx may yet wake the
 // loop.
 func WithContext(ctx context.Context) Option {
@@ -75,7 +76,9 @@ var ErrBackendUnavailable = sched.ErrBackendUnavailable
 
 // ErrDeadlock is wrapped by Run's error when every task is blocked and
 // nothing can wake any of them; the message lists each task and what it
-// waits on. A context given with WithContext counts as something that can
+// waits on. The same error also wraps the errors and panics the task
+// groups had collected before the deadlock (errors.Is and errors.As find
+// them). A context given with WithContext counts as something that can
 // wake them, until it is done.
 var ErrDeadlock = sched.ErrDeadlock
 

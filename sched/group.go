@@ -25,6 +25,10 @@ type Group struct {
 	panicErr *PanicError
 	waiting  bool
 	closed   bool
+
+	// The loop's open groups, whose collected errors a deadlock report
+	// keeps.
+	openPrev, openNext *Group
 }
 
 // Handle refers to a spawned task. Its zero value is not usable.
@@ -62,7 +66,9 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 	l := t.loop
 	g := &Group{loop: l, owner: t}
 	t.enterScope(&g.scope, zeroTime, false)
+	l.linkGroup(g)
 	defer func() {
+		l.unlinkGroup(g)
 		// Killed (the loop tearing down) in the body or the join: leave
 		// the group's scope too, or the caller's own ExitScope would
 		// panic ("not the innermost") in place of the kill.
@@ -71,6 +77,7 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 		}
 	}()
 	killed := false
+	var killedPanic *PanicError
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -82,6 +89,13 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 				if !ok {
 					pe = &PanicError{Value: r, Stack: debug.Stack(), Task: t.Name()}
 				}
+				if l.stopped {
+					// Killed, and the body's deferred code panicked in
+					// place of the kill: there is no join to come, so
+					// the panic goes on up, for teardown to report.
+					killedPanic = pe
+					return
+				}
 				g.addPanic(pe)
 			}
 		}()
@@ -89,6 +103,9 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 			g.addErr(err)
 		}
 	}()
+	if killedPanic != nil {
+		panic(killedPanic)
+	}
 	if killed {
 		panic(errKilled)
 	}
@@ -108,6 +125,26 @@ func RunGroup(t *Task, body func(g *Group) error) error {
 		return g.errs[0]
 	}
 	return &MultiError{Errs: g.errs}
+}
+
+func (l *Loop) linkGroup(g *Group) {
+	g.openNext = l.groups
+	if l.groups != nil {
+		l.groups.openPrev = g
+	}
+	l.groups = g
+}
+
+func (l *Loop) unlinkGroup(g *Group) {
+	if g.openPrev != nil {
+		g.openPrev.openNext = g.openNext
+	} else if l.groups == g {
+		l.groups = g.openNext
+	}
+	if g.openNext != nil {
+		g.openNext.openPrev = g.openPrev
+	}
+	g.openPrev, g.openNext = nil, nil
 }
 
 func (g *Group) addErr(err error) {

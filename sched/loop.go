@@ -40,7 +40,8 @@ type Config struct {
 	// the CORIO_STALL environment variable, if set; otherwise off. The
 	// watchdog costs three atomic stores and a clock read per task resume.
 	StallThreshold time.Duration
-	// OnStall receives the watchdog's reports (on another goroutine).
+	// OnStall receives the watchdog's reports (on another goroutine). Run
+	// does not wait for a call still running when it ends.
 	OnStall func(task string, running time.Duration)
 	// NoWriteBehind makes Task.Send wait for each send's completion, on
 	// every backend, instead of buffering (see Send).
@@ -117,10 +118,13 @@ type Loop struct {
 	wakerGone  bool // the waker is closed; guarded by postMu
 
 	nextID  uint64
-	all     *Task // live tasks
+	groups  *Group // open task groups
+	all     *Task  // live tasks
 	ntasks  int
 	goexit  *Task
 	stopped bool
+
+	killPanics []error // panics of tasks killed at teardown
 
 	writeBehind bool     // Send buffers (the backend completes sends asynchronously)
 	sendsLive   int      // write-behind sends in flight
@@ -171,12 +175,16 @@ func Run(cfg Config, main func(t *Task) error) error {
 			if l != nil && l.goexit != nil {
 				name = l.goexit.Name()
 			}
-			res <- result{err: fmt.Errorf("corio: %s called runtime.Goexit", name)}
+			err := fmt.Errorf("corio: %s called runtime.Goexit", name)
+			if l != nil {
+				err = l.withKillPanics(err)
+			}
+			res <- result{err: err}
 		}()
 		var err error
 		l, err = newLoop(cfg)
 		if err == nil {
-			err = l.run(main)
+			err = l.withKillPanics(l.run(main))
 		}
 		done = true
 		res <- result{err: err}
@@ -375,6 +383,13 @@ func (l *Loop) run(main func(*Task) error) error {
 		defer stop()
 	}
 	l.root = l.newTask("main", main, nil)
+	if dl, ok := l.ctx.Deadline(); ok {
+		// The context cancels the root scope when its deadline passes
+		// (watchContext): that is the root scope's deadline for
+		// Task.Deadline, inherited by every scope below it up to a shield.
+		// The watcher fires it; the scope arms no timer of its own.
+		l.root.own.effDL = dl
+	}
 	for {
 		l.stats.Iterations++
 		l.drainPosted()
@@ -528,6 +543,10 @@ func (l *Loop) forgetContext() {
 // blocked and nothing can ever wake one.
 var ErrDeadlock = errors.New("corio: deadlock: every task is blocked and nothing can wake one")
 
+// deadlock returns the deadlock report. It keeps the errors and panics
+// the open task groups had already collected (often the cause: the task
+// that was to wake the others failed), so that errors.Is and errors.As
+// see them next to ErrDeadlock.
 func (l *Loop) deadlock() error {
 	var b strings.Builder
 	b.WriteString(ErrDeadlock.Error())
@@ -536,13 +555,49 @@ func (l *Loop) deadlock() error {
 		b.WriteString("\n\t")
 		b.WriteString(line)
 	}
-	return &deadlockError{msg: b.String()}
+	var errs []error
+	for g := l.groups; g != nil; g = g.openNext {
+		if g.panicErr != nil {
+			errs = append(errs, g.panicErr)
+		}
+		for _, err := range g.errs {
+			// An outer scope's cancellation, passed on by a child, is
+			// no failure of its own.
+			var ce *CancelError
+			if !errors.As(err, &ce) || !onlyCancelOf(err, ce.scope) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nerrors collected before the deadlock:")
+		for _, err := range errs {
+			b.WriteString("\n\t")
+			b.WriteString(err.Error())
+		}
+	}
+	return &deadlockError{msg: b.String(), errs: errs}
 }
 
-type deadlockError struct{ msg string }
+type deadlockError struct {
+	msg  string
+	errs []error // collected by the open task groups
+}
 
 func (e *deadlockError) Error() string { return e.msg }
-func (e *deadlockError) Unwrap() error { return ErrDeadlock }
+
+// Unwrap returns ErrDeadlock and the errors the open groups had collected.
+func (e *deadlockError) Unwrap() []error { return append([]error{ErrDeadlock}, e.errs...) }
+
+// withKillPanics adds to Run's error the panics of the tasks teardown
+// killed (their deferred code panicked while they unwound): a panic must
+// not vanish.
+func (l *Loop) withKillPanics(err error) error {
+	if len(l.killPanics) == 0 {
+		return err
+	}
+	return errors.Join(append([]error{err}, l.killPanics...)...)
+}
 
 func (l *Loop) taskLines() []string {
 	var lines []string
@@ -616,6 +671,9 @@ func (l *Loop) killAll() {
 			t.stop()
 			normal = true
 		}()
+		if t.panicErr != nil {
+			l.killPanics = append(l.killPanics, t.panicErr)
+		}
 	}
 }
 

@@ -51,9 +51,9 @@ var errKilled = errors.New("corio: task killed: its loop is shutting down")
 // Task is a coroutine run by a Loop. It is the first argument of every
 // blocking call, and it implements context.Context: Done and Err report the
 // cancellation of the task's innermost cancel scope, Deadline its nearest
-// deadline, and Value the values of the context given to Run. The context
-// methods are safe for concurrent use; everything else must be called from
-// the task itself.
+// deadline (that of the context given to Run included), and Value the
+// values of the context given to Run. The context methods are safe for
+// concurrent use; everything else must be called from the task itself.
 //
 // A task must not make blocking Go calls (channel operations, mutexes,
 // time.Sleep, blocking syscalls, os or net I/O): they stall every task on
@@ -456,8 +456,8 @@ func (t *Task) WaitExternal(reason string, start func(wake func()), cancel func(
 
 // context.Context
 
-// Deadline returns the nearest deadline of the task's scopes (up to the
-// nearest shield).
+// Deadline returns the nearest deadline of the task's scopes and of the
+// context given to Run (up to the nearest shield).
 func (t *Task) Deadline() (time.Time, bool) {
 	dl := t.scope.Load().effDL
 	return dl, !dl.IsZero()

@@ -23,6 +23,10 @@ type stallWatch struct {
 	task      atomic.Pointer[Task] // the task being resumed
 	quit      chan struct{}
 	wg        sync.WaitGroup
+
+	mu        sync.Mutex // guards stopped and reporting
+	stopped   bool       // no report may start any more
+	reporting bool       // report is running
 }
 
 func newStallWatch(cfg Config) *stallWatch {
@@ -66,12 +70,32 @@ func (w *stallWatch) run() {
 		}
 		if running := time.Duration(time.Now().UnixNano() - s); running >= w.threshold {
 			reported = s // once per stall
+			w.mu.Lock()
+			if w.stopped {
+				w.mu.Unlock()
+				return
+			}
+			w.reporting = true
+			w.mu.Unlock()
 			w.report(w.task.Load().Name(), running)
+			w.mu.Lock()
+			w.reporting = false
+			w.mu.Unlock()
 		}
 	}
 }
 
+// stop ends the watchdog: no report starts after it returns. It waits for
+// the watchdog's goroutine unless a report is running: a callback that
+// blocks must not hold up the end of Run (the goroutine then ends when the
+// callback returns).
 func (w *stallWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	reporting := w.reporting
+	w.mu.Unlock()
 	close(w.quit)
-	w.wg.Wait()
+	if !reporting {
+		w.wg.Wait()
+	}
 }
