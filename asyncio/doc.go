@@ -7,6 +7,15 @@
 // os.ErrDeadlineExceeded, context.Canceled, context.DeadlineExceeded), so
 // errors.Is works as with package net.
 //
+// # Cores
+//
+// Run runs one loop: one OS thread, one io_uring (or epoll set), every task
+// of the program on it. A server uses more cores with RunLoops, which runs
+// the same main on several loops at once (thread-per-core) and lets their
+// TCP listeners share a port with SO_REUSEPORT, the kernel spreading the
+// connections among them. Tasks of different loops share nothing; the
+// synchronization primitives below are for tasks of one loop.
+//
 // # Synchronization
 //
 // Event, Lock, Semaphore and Queue are for tasks of one loop. They are fair

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/corio-go/corio/asyncio"
@@ -175,4 +177,26 @@ func ExampleBackend() {
 		return nil
 	}, asyncio.WithBackend("epoll"))
 	// Output: epoll
+}
+
+// A server on two loops (two threads, a ring each) sharing one port: both
+// listen on 127.0.0.1:0 and get the same port, and the kernel spreads the
+// connections between them.
+func ExampleRunLoops() {
+	var mu sync.Mutex
+	ports := map[int]int{} // loop index → port
+	err := asyncio.RunLoops(2, func(t *asyncio.Task) error {
+		l, err := asyncio.Listen(t, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		mu.Lock()
+		ports[asyncio.LoopIndex(t)] = l.Addr().(*net.TCPAddr).Port
+		mu.Unlock()
+		// A server would go on with asyncio.Serve(t, l, handle).
+		return nil
+	})
+	fmt.Println(err, len(ports), ports[0] == ports[1])
+	// Output: <nil> 2 true
 }

@@ -56,7 +56,9 @@ func streamNetwork(network string) bool {
 // Listen announces on the local network address, like net.Listen. The
 // network must be "tcp", "tcp4", "tcp6" or "unix" (another gives a
 // net.UnknownNetworkError; ListenPacket serves "udp"). "tcp" with an empty
-// host listens on every IPv4 and IPv6 address.
+// host listens on every IPv4 and IPv6 address. Inside RunLoops, a TCP
+// listener is bound with SO_REUSEPORT and shares its port with the other
+// loops' listeners of the same address (see RunLoops).
 func Listen(t *Task, network, address string) (*Listener, error) {
 	if !streamNetwork(network) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
@@ -69,14 +71,21 @@ func Listen(t *Task, network, address string) (*Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	ep := eps[0]
-	l, err := listenOn(t, network, ep)
+	var l *Listener
+	if li := loopInfoOf(t); li != nil && ep.family != unix.AF_UNIX {
+		l, err = li.set.listenShared(t, network, address, ep)
+	} else {
+		l, err = listenOn(t, network, ep, false)
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: ep.addr(unix.SOCK_STREAM), Err: err}
 	}
 	return l, nil
 }
 
-func listenOn(t *Task, network string, ep endpoint) (*Listener, error) {
+// listenOn makes a listener bound to ep; with SO_REUSEPORT if reusePort
+// (TCP only).
+func listenOn(t *Task, network string, ep endpoint, reusePort bool) (*Listener, error) {
 	s, err := newSocket(t, ep.family, unix.SOCK_STREAM)
 	if err != nil && ep.family == unix.AF_INET6 && network == "tcp" && ep.ap.Addr().IsUnspecified() {
 		// No IPv6 on this host: fall back to the IPv4 wildcard.
@@ -100,6 +109,11 @@ func listenOn(t *Task, network string, ep endpoint) (*Listener, error) {
 		fallthrough
 	default:
 		unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		if reusePort {
+			if err = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+				err = os.NewSyscallError("setsockopt", err)
+			}
+		}
 		n = putSockaddr(&raw, ep.ap, ep.family)
 	}
 	if err == nil {

@@ -30,8 +30,15 @@ type Config struct {
 	// Hooks receives scheduling events.
 	Hooks Hooks
 	// Context supplies values to Task.Value; when it is cancelled, the
-	// root task's scope is cancelled.
+	// root task's scope is cancelled. While it can still be done, the loop
+	// does not report a deadlock (the context may yet wake it), unless
+	// ContextKeepsDeadlocks is set.
 	Context context.Context
+	// ContextKeepsDeadlocks: a deadlock is reported even while Context can
+	// still be done. For a context that only carries a cancellation by the
+	// program itself (asyncio.RunLoops cancels the other loops when one
+	// fails), not one that the program waits on.
+	ContextKeepsDeadlocks bool
 	// Entries sizes the io_uring submission queue (default 256).
 	Entries uint32
 	// StallThreshold turns on the stall watchdog: a task that runs this
@@ -107,15 +114,16 @@ type Loop struct {
 	current *Task
 	root    *Task
 
-	waker      *epoll.Waker
-	postMu     sync.Mutex
-	posted     []*Task
-	spare      []*Task
-	nposted    atomic.Int32
-	external   int  // goroutines that may post a task
-	cancelRoot bool // posted by the context watcher; guarded by postMu
-	ctxWatch   bool // the context watcher counts in external (until its context is done)
-	wakerGone  bool // the waker is closed; guarded by postMu
+	waker             *epoll.Waker
+	postMu            sync.Mutex
+	posted            []*Task
+	spare             []*Task
+	nposted           atomic.Int32
+	external          int  // goroutines that may post a task
+	cancelRoot        bool // posted by the context watcher; guarded by postMu
+	ctxWatch          bool // the context watcher counts in external (until its context is done)
+	ctxKeepsDeadlocks bool // Config.ContextKeepsDeadlocks
+	wakerGone         bool // the waker is closed; guarded by postMu
 
 	nextID  uint64
 	groups  *Group // open task groups
@@ -198,7 +206,8 @@ func Run(cfg Config, main func(t *Task) error) error {
 
 func newLoop(cfg Config) (*Loop, error) {
 	l := &Loop{clock: cfg.Clock, hooks: cfg.Hooks, ctx: cfg.Context,
-		debug: cfg.Debug || os.Getenv("CORIO_DEBUG") == "1"}
+		ctxKeepsDeadlocks: cfg.ContextKeepsDeadlocks,
+		debug:             cfg.Debug || os.Getenv("CORIO_DEBUG") == "1"}
 	if l.clock == nil {
 		l.clock = realClock{}
 	}
@@ -507,8 +516,10 @@ func (l *Loop) fireTimers() {
 // wake it.
 func (l *Loop) watchContext() (stop func()) {
 	quit := make(chan struct{})
-	l.external++
-	l.ctxWatch = true
+	if !l.ctxKeepsDeadlocks {
+		l.external++
+		l.ctxWatch = true
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

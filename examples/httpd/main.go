@@ -10,8 +10,10 @@
 // Flags: -addr host:port (default localhost:8080), -backend
 // auto|uring|epoll, -idle (close connections idle that long, or whose
 // request head takes that long to arrive; 0: never),
-// -v (log every connection). Ctrl-C cancels the server task; open
-// connections are closed and the program exits cleanly.
+// -loops N (serve on N loops, one OS thread and ring each, sharing the
+// port with SO_REUSEPORT: asyncio.RunLoops; default 1), -v (log every
+// connection). Ctrl-C cancels the server task; open connections are closed
+// and the program exits cleanly.
 //
 // What it speaks: HTTP/1.0 and 1.1 request heads up to 8 KiB (larger: 431
 // and close); bodies framed by Content-Length or chunked, read and thrown
@@ -49,6 +51,7 @@ func main() {
 	addr := flag.String("addr", "localhost:8080", "listen address host:port")
 	backend := flag.String("backend", "auto", "I/O backend: auto, uring or epoll")
 	idle := flag.Duration("idle", 60*time.Second, "close connections idle this long, or whose request head takes this long (0: never)")
+	loops := flag.Int("loops", 1, "loops (threads with a ring each) sharing the port; 0: GOMAXPROCS")
 	verbose := flag.Bool("v", false, "log every connection")
 	flag.Parse()
 	if *verbose {
@@ -57,10 +60,19 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	s := &server{idle: *idle}
-	err := asyncio.Run(func(t *asyncio.Task) error {
+	run := func(t *asyncio.Task) error {
+		s := &server{idle: *idle} // one per loop: nothing shared, no lock
 		return s.serve(t, *addr, nil)
-	}, asyncio.WithBackend(*backend), asyncio.WithContext(ctx))
+	}
+	opts := []asyncio.Option{asyncio.WithBackend(*backend), asyncio.WithContext(ctx)}
+	var err error
+	if *loops == 1 {
+		// Run, not RunLoops(1): no SO_REUSEPORT, so that a second
+		// server on the same port fails instead of sharing it.
+		err = asyncio.Run(run, opts...)
+	} else {
+		err = asyncio.RunLoops(*loops, run, opts...)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		slog.Error("httpd failed", "err", err)
 		os.Exit(1)
@@ -68,8 +80,9 @@ func main() {
 	slog.Info("httpd stopped")
 }
 
-// server holds what every connection of the loop shares. One loop runs all
-// of them, so nothing here needs a lock.
+// server holds what every connection of a loop shares. One loop runs all
+// of them, so nothing here needs a lock (with -loops, each loop has its
+// own server).
 type server struct {
 	idle time.Duration
 	date dateCache
@@ -84,7 +97,7 @@ func (s *server) serve(t *asyncio.Task, addr string, ready func(string)) error {
 		return err
 	}
 	defer l.Close()
-	slog.Info("httpd listening", "addr", l.Addr().String(), "backend", asyncio.Backend(t))
+	slog.Info("httpd listening", "addr", l.Addr().String(), "backend", asyncio.Backend(t), "loop", asyncio.LoopIndex(t))
 	if ready != nil {
 		ready(l.Addr().String())
 	}
