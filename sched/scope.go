@@ -2,6 +2,7 @@ package sched
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +39,14 @@ type Scope struct {
 	// eff is the cancellation in effect here: own, or inherited from an
 	// unshielded ancestor. Atomic because a Task's context methods may be
 	// called from other goroutines (ToThread bodies, net/http clients).
-	eff  atomic.Pointer[CancelError]
-	mu   sync.Mutex // guards done
-	done chan struct{}
+	eff atomic.Pointer[CancelError]
+
+	// ctx is the scope as a context.Context (see context), made at first
+	// use, and sc what cancels it. Guarded by mu, as they are made on
+	// whatever goroutine first asks.
+	mu  sync.Mutex
+	ctx context.Context
+	sc  *scopeCtx
 
 	// Tree links, for propagation: child scopes and the tasks whose
 	// innermost scope this is.
@@ -50,8 +56,6 @@ type Scope struct {
 	firstTask  *Task
 	timer      timer
 }
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // init links s under parent. Called on the loop thread.
 func (s *Scope) init(l *Loop, parent *Scope, deadline time.Time, shield bool) {
@@ -87,9 +91,18 @@ func (s *Scope) init(l *Loop, parent *Scope, deadline time.Time, shield bool) {
 	}
 }
 
-// exit unlinks s from the tree and disarms its deadline.
+// exit unlinks s from the tree and disarms its deadline. Its context is
+// cancelled, as a context.WithTimeout's is by the deferred cancel of the
+// function that made it: a context derived from the task inside the scope
+// does not outlive it.
 func (s *Scope) exit() {
 	s.exited = true
+	s.mu.Lock()
+	sc := s.sc
+	s.mu.Unlock()
+	if sc != nil {
+		sc.cancel(context.Canceled)
+	}
 	if s.timer.index >= 0 {
 		s.loop.timers.remove(&s.timer)
 	}
@@ -128,10 +141,11 @@ func (s *Scope) propagate(ce *CancelError) {
 	}
 	s.eff.Store(ce)
 	s.mu.Lock()
-	if s.done != nil {
-		close(s.done)
-	}
+	sc := s.sc
 	s.mu.Unlock()
+	if sc != nil {
+		sc.cancel(ce.cause)
+	}
 	for t := s.firstTask; t != nil; t = t.scopeNext {
 		t.interrupt()
 	}
@@ -185,19 +199,132 @@ func onlyCancelOf(err error, s *Scope) bool {
 // Deadline returns the scope's own deadline, if it has one.
 func (s *Scope) Deadline() (time.Time, bool) { return s.deadline, !s.deadline.IsZero() }
 
-// Done returns a channel closed when the scope becomes cancelled. Safe for
-// concurrent use.
-func (s *Scope) Done() <-chan struct{} {
+// Done returns a channel closed when the scope becomes cancelled (or has
+// exited). Safe for concurrent use.
+func (s *Scope) Done() <-chan struct{} { return s.context().Done() }
+
+// context returns the scope as a context.Context, made at first use.
+//
+// A *Task is a context.Context, but one whose cancellation changes as the
+// task enters and leaves scopes, while context's contract wants a Done
+// channel, once closed, to go with a non-nil Err for ever: the context
+// package's goroutine that waits on a parent's Done and then reads its Err
+// panicked ("missing cancel error") when the task had meanwhile left the
+// cancelled scope. So each scope has a context of its own, a *cancelCtx
+// made by the context package (context.WithCancel of a scopeCtx), which
+// Task.Done and Task.Value hand out: a context derived from the task, even
+// through context.WithValue, finds it through Value and becomes its child,
+// cancelled by the context package itself, with no goroutine. The scope
+// cancels it through scopeCtx with its own error (DeadlineExceeded for a
+// deadline, under a FakeClock too) when it is cancelled (propagate reaches
+// every scope of the subtree, up to a shield), and with Canceled when it
+// ends, as a context.WithTimeout is by the deferred cancel of the function
+// that made it.
+func (s *Scope) context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done == nil {
-		if s.eff.Load() != nil {
-			return closedChan
-		}
-		s.done = make(chan struct{})
+	if s.ctx != nil {
+		return s.ctx
 	}
-	return s.done
+	s.sc = &scopeCtx{values: s.loop.ctx, deadline: s.effDL, done: make(chan struct{})}
+	// Cancelled through s.sc's AfterFunc, with s.sc's error; its own
+	// cancel only releases it afterwards.
+	s.ctx, s.sc.release = context.WithCancel(s.sc)
+	switch ce := s.eff.Load(); {
+	case ce != nil:
+		s.sc.cancel(ce.cause)
+	case s.exited:
+		s.sc.cancel(context.Canceled)
+	}
+	return s.ctx
+}
+
+// contextIfMade returns the scope's context if it was made, else nil.
+func (s *Scope) contextIfMade() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctx
 }
 
 // err returns the effective cancellation, or nil.
 func (s *Scope) err() *CancelError { return s.eff.Load() }
+
+// scopeCtx is the parent of a scope's context: it has the scope's deadline
+// and the values of the Run context, and its cancellation, with the error
+// the scope gives, reaches the context made from it through AfterFunc (the
+// context package registers the child there, and the callback cancels it
+// synchronously).
+type scopeCtx struct {
+	values   context.Context
+	deadline time.Time
+	done     chan struct{}
+	mu       sync.Mutex // guards err and fns
+	err      error
+	fns      []*afterFunc
+	release  context.CancelFunc // the scope context's own cancel
+}
+
+type afterFunc struct {
+	f       func()
+	stopped bool
+}
+
+func (c *scopeCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+func (c *scopeCtx) Done() <-chan struct{}       { return c.done }
+func (c *scopeCtx) Value(key any) any           { return c.values.Value(key) }
+
+func (c *scopeCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// AfterFunc runs f when c is cancelled (at once if it is), on the
+// cancelling goroutine; the returned function stops that.
+func (c *scopeCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.fns = append(c.fns, a)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.stopped {
+			return false
+		}
+		a.stopped = true
+		if i := slices.Index(c.fns, a); i >= 0 {
+			c.fns = slices.Delete(c.fns, i, i+1)
+		}
+		return true
+	}
+}
+
+// cancel makes c done with err, once.
+func (c *scopeCtx) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	close(c.done)
+	fns := c.fns
+	c.fns = nil
+	for _, a := range fns {
+		a.stopped = true
+	}
+	release := c.release
+	c.mu.Unlock()
+	for _, a := range fns {
+		a.f()
+	}
+	if release != nil {
+		release()
+	}
+}

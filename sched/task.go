@@ -464,20 +464,35 @@ func (t *Task) Deadline() (time.Time, bool) {
 }
 
 // Done returns a channel closed when the task's innermost scope is
-// cancelled, or when the task has finished.
+// cancelled, or has ended (the task left it, or finished). A context derived
+// from the task (context.WithCancel(t) and the like) is a child of that
+// scope's context: cancelled with the scope, with its error, and when the
+// scope ends, as one made with context.WithTimeout is by its deferred
+// cancel.
 func (t *Task) Done() <-chan struct{} { return t.scope.Load().Done() }
 
-// Err returns context.Canceled or context.DeadlineExceeded once Done is
-// closed, else nil.
+// Err returns context.Canceled or context.DeadlineExceeded once the task's
+// innermost scope is cancelled (or its context, which Done returns, is
+// done), else nil.
 func (t *Task) Err() error {
-	if ce := t.scope.Load().err(); ce != nil {
+	s := t.scope.Load()
+	if ce := s.err(); ce != nil {
 		return ce.cause
+	}
+	if ctx := s.contextIfMade(); ctx != nil {
+		return ctx.Err()
 	}
 	return nil
 }
 
-// Value returns the value for key from the context given to Run.
-func (t *Task) Value(key any) any { return t.loop.ctx.Value(key) }
+// Value returns the value for key from the context given to Run (through
+// the innermost scope's context, once made: see Done).
+func (t *Task) Value(key any) any {
+	if ctx := t.scope.Load().contextIfMade(); ctx != nil {
+		return ctx.Value(key)
+	}
+	return t.loop.ctx.Value(key)
+}
 
 // String describes the task.
 func (t *Task) String() string { return t.Name() }
