@@ -168,7 +168,7 @@ func (l *Listener) Accept(t *Task) (*Conn, error) {
 		c.raddr = sockaddrToAddr(&op.Addr, sotype)
 		unix.SetsockoptInt(int(res), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	} else {
-		c.raddr = &net.UnixAddr{Net: "unix"}
+		c.raddr = unixSockaddrToAddr(&op.Addr, op.AddrLen) // the peer's bound name, or "@" (unnamed), as net reports
 		c.laddr = l.addr
 	}
 	return c, nil
@@ -248,6 +248,13 @@ func dialOne(t *Task, network string, ep endpoint) (*Conn, error) {
 	}
 	if ep.family != unix.AF_UNIX {
 		unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if ep.ap.Addr().IsUnspecified() {
+			// A wildcard means this host: report the address the kernel
+			// connected to, as net does (getpeername).
+			if pa := peername(s, sotype); pa != nil {
+				raddr = pa
+			}
+		}
 	}
 	return &Conn{fd: fd, network: network, sotype: sotype, raddr: raddr}, nil
 }
@@ -336,13 +343,18 @@ func (c *Conn) CloseWrite() error {
 // delivers a closed socket's buffer: the descriptor stays open until they
 // are sent, for at most 30 seconds if the peer does not read them.
 func (c *Conn) Close() error {
+	// A net.Conn keeps its addresses once closed (they are looked up
+	// lazily): LocalAddr after Close, and the errors of later calls.
+	c.LocalAddr()
+	c.RemoteAddr()
 	if err := c.fd.Close(); err != nil {
 		return c.opError("close", err)
 	}
 	return nil
 }
 
-// LocalAddr returns the local network address.
+// LocalAddr returns the local network address. It stays available after
+// Close.
 func (c *Conn) LocalAddr() net.Addr {
 	if c.laddr == nil && !c.fd.Closed() {
 		c.laddr = sockname(c.fd.Sysfd, c.sotype)
@@ -363,7 +375,10 @@ func (c *Conn) Fd() int { return c.fd.Sysfd }
 
 // NetConn returns a net.Conn that runs every call in task t, deadlines
 // included, so bufio, crypto/tls and net/http's parsers work over the
-// connection. Its methods must be called from t only.
+// connection. Its methods must be called from t only, except Close, which
+// may also be called from any goroutine, as crypto/tls's HandshakeContext
+// does when its context is cancelled: the connection is then closed by the
+// loop, at once, and Close returns nil.
 func (c *Conn) NetConn(t *Task) net.Conn { return &taskConn{c: c, t: t} }
 
 type taskConn struct {
@@ -394,7 +409,15 @@ func (tc *taskConn) Write(p []byte) (int, error) {
 	return tc.withDeadline(tc.wdl, "write", func() (int, error) { return tc.c.Write(tc.t, p) })
 }
 
-func (tc *taskConn) Close() error                       { return tc.c.Close() }
+func (tc *taskConn) Close() error {
+	if l := tc.t.Loop(); !l.OnLoopThread() {
+		// Another goroutine: the FD belongs to the loop's thread.
+		l.PostFunc(func() { tc.c.Close() })
+		return nil
+	}
+	return tc.c.Close()
+}
+
 func (tc *taskConn) LocalAddr() net.Addr                { return tc.c.LocalAddr() }
 func (tc *taskConn) RemoteAddr() net.Addr               { return tc.c.RemoteAddr() }
 func (tc *taskConn) SetDeadline(t time.Time) error      { tc.rdl, tc.wdl = t, t; return nil }

@@ -175,6 +175,10 @@ func (*TimeoutError) Is(target error) bool {
 // Timeout reports true, like net's timeout errors.
 func (*TimeoutError) Timeout() bool { return true }
 
+// Temporary reports true, like context.DeadlineExceeded's: with Timeout,
+// it makes TimeoutError a net.Error.
+func (*TimeoutError) Temporary() bool { return true }
+
 // SkipAfter runs fn with a deadline d from now and, if that deadline fired,
 // absorbs the cancellation: timedOut is true and err nil (giambio's
 // skip_after, trio's move_on_after). Other errors are returned as they are.

@@ -108,6 +108,20 @@ func sockaddrToAddr(raw *unix.RawSockaddrAny, sotype int) net.Addr {
 	return nil
 }
 
+// unixSockaddrToAddr converts the AF_UNIX address of length n that accept
+// or recvfrom returned. The bytes past n are stale (the record is reused),
+// so they are cleared first; an unnamed peer (n == 2) reads as "@", as in
+// net.
+func unixSockaddrToAddr(raw *unix.RawSockaddrAny, n uint32) net.Addr {
+	sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(raw))
+	sa.Family = unix.AF_UNIX
+	if n < 2 {
+		n = 2
+	}
+	clear(sa.Path[min(int(n)-2, len(sa.Path)):])
+	return sockaddrToAddr(raw, unix.SOCK_STREAM)
+}
+
 func ipAddr(ip net.IP, port int, zone string, sotype int) net.Addr {
 	if sotype == unix.SOCK_DGRAM {
 		return &net.UDPAddr{IP: ip, Port: port, Zone: zone}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	epoll "github.com/corio-go/corio/fallback_epoll"
+	"golang.org/x/sys/unix"
 )
 
 var zeroTime time.Time
@@ -119,11 +120,14 @@ type Loop struct {
 	posted            []*Task
 	spare             []*Task
 	nposted           atomic.Int32
-	external          int  // goroutines that may post a task
-	cancelRoot        bool // posted by the context watcher; guarded by postMu
-	ctxWatch          bool // the context watcher counts in external (until its context is done)
-	ctxKeepsDeadlocks bool // Config.ContextKeepsDeadlocks
-	wakerGone         bool // the waker is closed; guarded by postMu
+	external          int      // goroutines that may post a task
+	cancelRoot        bool     // posted by the context watcher; guarded by postMu
+	ctxWatch          bool     // the context watcher counts in external (until its context is done)
+	ctxKeepsDeadlocks bool     // Config.ContextKeepsDeadlocks
+	wakerGone         bool     // the waker is closed; guarded by postMu
+	postedFns         []func() // PostFunc's; guarded by postMu
+	fnsClosed         bool     // release ran the last of them; guarded by postMu
+	tid               int      // the loop's OS thread
 
 	nextID  uint64
 	groups  *Group // open task groups
@@ -212,6 +216,7 @@ func newLoop(cfg Config) (*Loop, error) {
 		l.clock = realClock{}
 	}
 	l.fake, _ = l.clock.(*FakeClock)
+	l.tid = unix.Gettid() // newLoop runs on the loop's locked thread
 	if l.ctx == nil {
 		l.ctx = context.Background()
 	}
@@ -300,6 +305,25 @@ func (l *Loop) post(t *Task) {
 	l.postMu.Unlock()
 }
 
+// OnLoopThread reports whether the caller runs on the loop's thread (in
+// one of its tasks). Safe for concurrent use.
+func (l *Loop) OnLoopThread() bool { return unix.Gettid() == l.tid }
+
+// PostFunc makes the loop run fn on its thread, between two tasks, at its
+// next iteration. Safe for concurrent use. It reports false, and fn does
+// not run, if the loop has ended.
+func (l *Loop) PostFunc(fn func()) bool {
+	l.postMu.Lock()
+	defer l.postMu.Unlock()
+	if l.wakerGone || l.fnsClosed {
+		return false
+	}
+	l.postedFns = append(l.postedFns, fn)
+	l.nposted.Add(1)
+	l.waker.Wake()
+	return true
+}
+
 func (l *Loop) drainPosted() {
 	if l.nposted.Load() == 0 {
 		return
@@ -307,10 +331,15 @@ func (l *Loop) drainPosted() {
 	l.postMu.Lock()
 	p := l.posted
 	l.posted = l.spare[:0]
+	fns := l.postedFns
+	l.postedFns = nil
 	l.nposted.Store(0)
 	cancelRoot := l.cancelRoot
 	l.cancelRoot = false
 	l.postMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 	if cancelRoot {
 		// The context is done: it can wake the loop no more, so it no
 		// longer holds off deadlock reports (its goroutine has returned).
@@ -696,6 +725,17 @@ func (l *Loop) release() {
 	}
 	if l.stall != nil {
 		l.stall.stop()
+	}
+	// Functions posted too late for the last iteration (a NetConn closed
+	// from another goroutine, say) run now, while the backend is still
+	// there; PostFunc refuses new ones from here on.
+	l.postMu.Lock()
+	fns := l.postedFns
+	l.postedFns = nil
+	l.fnsClosed = true
+	l.postMu.Unlock()
+	for _, fn := range fns {
+		fn()
 	}
 	l.backend.Close()
 	// Descriptors closed while write-behind bytes were still queued
