@@ -84,6 +84,17 @@ func (fd *FD) Close() error {
 	}
 	fd.writeQ.WakeAll() // they find fd closed
 	if q := fd.sq; q != nil {
+		if q.pending() && abortive(fd.Sysfd) {
+			// SO_LINGER 0 asks for an abort: the kernel discards what
+			// its send queue holds and resets the connection at once, and
+			// so must the loop's queue (keeping the descriptor open for it
+			// would delay the reset until the peer read it all). The send
+			// in flight is cancelled; its completion closes the descriptor.
+			q.closing = true
+			l.lingerExpired(fd)
+			l.backend.CloseFD(fd) // submits the cancellations
+			return nil
+		}
 		if q.pending() {
 			// Bytes are still queued behind the send in flight: the
 			// descriptor stays open until they are sent (sendDone closes
@@ -99,6 +110,13 @@ func (fd *FD) Close() error {
 	}
 	l.backend.CloseFD(fd)
 	return closeFd(fd.Sysfd)
+}
+
+// abortive reports whether socket fd has SO_LINGER on with a zero timeout,
+// which makes close(2) reset the connection.
+func abortive(fd int) bool {
+	lg, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
+	return err == nil && lg.Onoff != 0 && lg.Linger == 0
 }
 
 // shutdownWrite shuts down the writing side of socket fd.
