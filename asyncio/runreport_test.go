@@ -94,7 +94,7 @@ func TestDeadlockKeepsCollectedError(t *testing.T) {
 func TestDeadlockKeepsCollectedPanic(t *testing.T) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
-			err, pval := runCatching(func() error {
+			pval, err := runCatching(func() error {
 				return asyncio.Run(func(task *asyncio.Task) error {
 					return asyncio.Group(task, func(g *asyncio.TaskGroup) error {
 						g.Spawn(func(task *asyncio.Task) error { panic("setter exploded") })
@@ -116,7 +116,7 @@ func TestDeadlockKeepsCollectedPanic(t *testing.T) {
 func TestTeardownPanicNotSwallowed(t *testing.T) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
-			err, pval := runCatching(func() error {
+			pval, err := runCatching(func() error {
 				return asyncio.Run(func(task *asyncio.Task) error {
 					return asyncio.Group(task, func(g *asyncio.TaskGroup) error {
 						g.Spawn(func(task *asyncio.Task) error {
@@ -145,7 +145,7 @@ func TestTeardownPanicNotSwallowed(t *testing.T) {
 func TestTeardownPanicInGroupBodyNotSwallowed(t *testing.T) {
 	for _, b := range testBackends(t) {
 		t.Run(b, func(t *testing.T) {
-			err, pval := runCatching(func() error {
+			pval, err := runCatching(func() error {
 				return asyncio.Run(func(task *asyncio.Task) error {
 					return asyncio.Group(task, func(g *asyncio.TaskGroup) error {
 						defer func() { panic("body cleanup exploded") }()
@@ -162,9 +162,9 @@ func TestTeardownPanicInGroupBodyNotSwallowed(t *testing.T) {
 	}
 }
 
-func runCatching(fn func() error) (err error, pval any) {
+func runCatching(fn func() error) (pval any, err error) {
 	defer func() { pval = recover() }()
-	return fn(), nil
+	return nil, fn()
 }
 
 // carriesPanic reports whether Run's error or panic holds a task's panic
