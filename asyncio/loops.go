@@ -22,8 +22,11 @@ import (
 // Inside RunLoops, Listen binds TCP listeners with SO_REUSEPORT, so that
 // each loop listens on the same address and the kernel spreads the
 // incoming connections among the loops; when several loops listen on the
-// same address with port 0, they all get the port the first one got. (A
-// Unix socket cannot be shared that way: listen on one loop.)
+// same address with port 0, they all get the port the first one got (the
+// k-th such listener of each loop shares the k-th port). A listener closed
+// while the others go on loses the connections the kernel had already
+// queued to it (they are reset): close them together. (A Unix socket
+// cannot be shared that way: listen on one loop.)
 //
 // As in a task group, the first loop to fail cancels the others, and
 // RunLoops returns after every loop has ended: with that error (when
@@ -43,13 +46,17 @@ func RunLoops(n int, main func(t *Task) error, opts ...Option) error {
 	parent := cfg.Context
 	if parent == nil {
 		parent = context.Background()
-		// Only RunLoops can cancel the loops' context: it must not
+	}
+	if parent.Done() == nil {
+		// The caller's context can never be done (none, or one that
+		// only carries values, which Run would not wait on): only
+		// RunLoops can cancel the loops' context, and that must not
 		// hold off a loop's deadlock report.
 		cfg.ContextKeepsDeadlocks = true
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	set := &loopSet{n: n, ports: make(map[string]uint16)}
+	set := &loopSet{n: n, ports: make(map[string][]uint16)}
 
 	var (
 		mu       sync.Mutex
@@ -63,7 +70,7 @@ func RunLoops(n int, main func(t *Task) error, opts ...Option) error {
 		go func() {
 			defer wg.Done()
 			c := cfg
-			c.Context = context.WithValue(ctx, loopKey{}, &loopInfo{set: set, index: i})
+			c.Context = context.WithValue(ctx, loopKey{}, &loopInfo{set: set, index: i, listens: make(map[string]int)})
 			var err error
 			normal := false
 			defer func() {
@@ -120,15 +127,16 @@ type loopKey struct{}
 
 // loopInfo is what a loop of RunLoops knows of its set.
 type loopInfo struct {
-	set   *loopSet
-	index int
+	set     *loopSet
+	index   int
+	listens map[string]int // port-0 listeners this loop made, by "network address"; guarded by set.mu
 }
 
 // loopSet is the state the loops of one RunLoops share.
 type loopSet struct {
 	n     int
-	mu    sync.Mutex        // held by Listen around a bind: briefly
-	ports map[string]uint16 // "network address" asked with port 0 → the port the first bind got
+	mu    sync.Mutex          // held by Listen around a bind: briefly
+	ports map[string][]uint16 // "network address" asked with port 0 → the ports its k-th listeners got
 }
 
 func loopInfoOf(t *Task) *loopInfo {
@@ -137,23 +145,27 @@ func loopInfoOf(t *Task) *loopInfo {
 }
 
 // listenShared binds a TCP listener of a RunLoops loop: with SO_REUSEPORT,
-// and, for port 0, on the port another loop already got for the same
-// address.
-func (s *loopSet) listenShared(t *Task, network, address string, ep endpoint) (*Listener, error) {
+// and, for port 0, the k-th such listener of a loop on the port the k-th
+// one of another loop got for the same address (two listeners of one loop
+// get two ports, as under Run).
+func (li *loopInfo) listenShared(t *Task, network, address string, ep endpoint) (*Listener, error) {
+	s := li.set
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := network + " " + address
 	anyPort := ep.ap.Port() == 0
-	if p, ok := s.ports[key]; ok && anyPort {
-		ep.ap = netip.AddrPortFrom(ep.ap.Addr(), p)
+	k := li.listens[key]
+	if ports := s.ports[key]; anyPort && k < len(ports) {
+		ep.ap = netip.AddrPortFrom(ep.ap.Addr(), ports[k])
 	}
 	l, err := listenOn(t, network, ep, true)
 	if err != nil {
 		return nil, err
 	}
 	if a, ok := l.addr.(*net.TCPAddr); ok && anyPort {
-		if _, ok := s.ports[key]; !ok {
-			s.ports[key] = uint16(a.Port)
+		li.listens[key] = k + 1
+		if k == len(s.ports[key]) {
+			s.ports[key] = append(s.ports[key], uint16(a.Port))
 		}
 	}
 	return l, nil

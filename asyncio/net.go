@@ -73,7 +73,7 @@ func Listen(t *Task, network, address string) (*Listener, error) {
 	ep := eps[0]
 	var l *Listener
 	if li := loopInfoOf(t); li != nil && ep.family != unix.AF_UNIX {
-		l, err = li.set.listenShared(t, network, address, ep)
+		l, err = li.listenShared(t, network, address, ep)
 	} else {
 		l, err = listenOn(t, network, ep, false)
 	}
@@ -412,7 +412,16 @@ func (tc *taskConn) Write(p []byte) (int, error) {
 func (tc *taskConn) Close() error {
 	if l := tc.t.Loop(); !l.OnLoopThread() {
 		// Another goroutine: the FD belongs to the loop's thread.
-		l.PostFunc(func() { tc.c.Close() })
+		if l.PostFunc(func() { tc.c.Close() }) {
+			return nil
+		}
+		// The loop has ended (PostFunc's lock orders this after it): no
+		// thread owns the FD any more, and the descriptor must not leak.
+		tc.c.LocalAddr()
+		tc.c.RemoteAddr()
+		if err := tc.c.fd.CloseDetached(); err != nil {
+			return tc.c.opError("close", err)
+		}
 		return nil
 	}
 	return tc.c.Close()

@@ -14,9 +14,11 @@ import (
 // once, and fn does not run. Once fn has started, cancellation cannot
 // interrupt it, so ToThread waits for fn to return and then returns fn's
 // result; a cancellation that arrived meanwhile shows at the task's next
-// blocking call. fn can watch t.Done() (a *Task is
-// a context.Context that is safe to use from other goroutines) to return
-// early. A panic in fn is re-raised in the task, with fn's stack.
+// blocking call. fn can pass t as its context (the task waits for fn, so
+// its scope stays put) and watch t.Done() to return early; a goroutine
+// that fn starts and that outlives it must be given a context derived from
+// t instead (see Task). A panic in fn is re-raised in the task, with fn's
+// stack.
 func ToThread[T any](t *Task, fn func() (T, error)) (T, error) {
 	var (
 		v     T

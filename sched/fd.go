@@ -85,15 +85,24 @@ func (fd *FD) Close() error {
 	fd.writeQ.WakeAll() // they find fd closed
 	if q := fd.sq; q != nil {
 		if q.pending() && abortive(fd.Sysfd) {
-			// SO_LINGER 0 asks for an abort: the kernel discards what
-			// its send queue holds and resets the connection at once, and
-			// so must the loop's queue (keeping the descriptor open for it
-			// would delay the reset until the peer read it all). The send
-			// in flight is cancelled; its completion closes the descriptor.
-			q.closing = true
-			l.lingerExpired(fd)
-			l.backend.CloseFD(fd) // submits the cancellations
-			return nil
+			if isUnix(fd.Sysfd) {
+				// SO_LINGER means nothing to an AF_UNIX socket: what a
+				// Write returned for is the peer's (close(2) drops none
+				// of it), so the queued bytes are delivered below. Only
+				// the peer's writes fail at once, as after close(2).
+				unix.Shutdown(fd.Sysfd, unix.SHUT_RD)
+			} else {
+				// SO_LINGER 0 asks for an abort: the kernel discards what
+				// its send queue holds and resets the connection at once,
+				// and so must the loop's queue (keeping the descriptor
+				// open for it would delay the reset until the peer read
+				// it all). The send in flight is cancelled; its
+				// completion closes the descriptor.
+				q.closing = true
+				l.lingerExpired(fd)
+				l.backend.CloseFD(fd) // submits the cancellations
+				return nil
+			}
 		}
 		if q.pending() {
 			// Bytes are still queued behind the send in flight: the
@@ -112,11 +121,29 @@ func (fd *FD) Close() error {
 	return closeFd(fd.Sysfd)
 }
 
+// CloseDetached closes the descriptor of fd after its loop has ended
+// (PostFunc reported false), from any goroutine: the loop's state is not
+// touched (there is no loop any more). A second Close returns
+// net.ErrClosed.
+func (fd *FD) CloseDetached() error {
+	if fd.closed {
+		return errFDClosed
+	}
+	fd.closed = true
+	return closeFd(fd.Sysfd)
+}
+
 // abortive reports whether socket fd has SO_LINGER on with a zero timeout,
 // which makes close(2) reset the connection.
 func abortive(fd int) bool {
 	lg, err := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
 	return err == nil && lg.Onoff != 0 && lg.Linger == 0
+}
+
+// isUnix reports whether fd is an AF_UNIX socket.
+func isUnix(fd int) bool {
+	d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	return err == nil && d == unix.AF_UNIX
 }
 
 // shutdownWrite shuts down the writing side of socket fd.

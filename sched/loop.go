@@ -115,6 +115,9 @@ type Loop struct {
 	current *Task
 	root    *Task
 
+	vals context.Context // ctx without its cancellation: its values only
+	tid  atomic.Int64    // the loop's OS thread; 0 once the loop has ended
+
 	waker             *epoll.Waker
 	postMu            sync.Mutex
 	posted            []*Task
@@ -127,7 +130,6 @@ type Loop struct {
 	wakerGone         bool     // the waker is closed; guarded by postMu
 	postedFns         []func() // PostFunc's; guarded by postMu
 	fnsClosed         bool     // release ran the last of them; guarded by postMu
-	tid               int      // the loop's OS thread
 
 	nextID  uint64
 	groups  *Group // open task groups
@@ -216,10 +218,15 @@ func newLoop(cfg Config) (*Loop, error) {
 		l.clock = realClock{}
 	}
 	l.fake, _ = l.clock.(*FakeClock)
-	l.tid = unix.Gettid() // newLoop runs on the loop's locked thread
+	l.tid.Store(int64(unix.Gettid())) // newLoop runs on the loop's locked thread
 	if l.ctx == nil {
 		l.ctx = context.Background()
 	}
+	// The values of the Run context without its cancellation: a scope's
+	// context (and Task.Value) must not hand out the Run context's
+	// *cancelCtx (context.Cause looks it up through Value) unless the
+	// scope was cancelled by that context.
+	l.vals = context.WithoutCancel(l.ctx)
 	w, err := epoll.NewWaker()
 	if err != nil {
 		return nil, err
@@ -306,8 +313,9 @@ func (l *Loop) post(t *Task) {
 }
 
 // OnLoopThread reports whether the caller runs on the loop's thread (in
-// one of its tasks). Safe for concurrent use.
-func (l *Loop) OnLoopThread() bool { return unix.Gettid() == l.tid }
+// one of its tasks), false once the loop has ended (its thread then runs
+// other goroutines). Safe for concurrent use.
+func (l *Loop) OnLoopThread() bool { return int64(unix.Gettid()) == l.tid.Load() }
 
 // PostFunc makes the loop run fn on its thread, between two tasks, at its
 // next iteration. Safe for concurrent use. It reports false, and fn does
@@ -348,7 +356,7 @@ func (l *Loop) drainPosted() {
 	if cancelRoot && l.root != nil {
 		// The context's own reason: context.DeadlineExceeded for a
 		// deadline, so that errors.Is on Run's error tells them apart.
-		l.root.own.cancel(l.ctx.Err())
+		l.root.own.cancelByRun(l.ctx.Err())
 	}
 	for _, t := range p {
 		l.ready(t)
@@ -737,6 +745,7 @@ func (l *Loop) release() {
 	for _, fn := range fns {
 		fn()
 	}
+	l.tid.Store(0)
 	l.backend.Close()
 	// Descriptors closed while write-behind bytes were still queued
 	// (FD.Close left them open for sendDone) are closed now.

@@ -16,6 +16,7 @@ import (
 type CancelError struct {
 	scope *Scope
 	cause error
+	byRun bool // the Run context was done (its context.Cause applies)
 }
 
 func (e *CancelError) Error() string { return e.cause.Error() }
@@ -96,12 +97,12 @@ func (s *Scope) init(l *Loop, parent *Scope, deadline time.Time, shield bool) {
 // function that made it: a context derived from the task inside the scope
 // does not outlive it.
 func (s *Scope) exit() {
-	s.exited = true
 	s.mu.Lock()
+	s.exited = true // under mu: context reads it on whatever goroutine asks
 	sc := s.sc
 	s.mu.Unlock()
 	if sc != nil {
-		sc.cancel(context.Canceled)
+		sc.cancel(context.Canceled, false)
 	}
 	if s.timer.index >= 0 {
 		s.loop.timers.remove(&s.timer)
@@ -133,6 +134,15 @@ func (s *Scope) cancel(cause error) {
 	s.propagate(s.own)
 }
 
+// cancelByRun cancels the root scope because the Run context is done.
+func (s *Scope) cancelByRun(cause error) {
+	if s.own != nil || s.exited {
+		return
+	}
+	s.own = &CancelError{scope: s, cause: cause, byRun: true}
+	s.propagate(s.own)
+}
+
 // propagate makes ce the effective cancellation of s and its unshielded
 // subtree, interrupting every task waiting there.
 func (s *Scope) propagate(ce *CancelError) {
@@ -144,7 +154,7 @@ func (s *Scope) propagate(ce *CancelError) {
 	sc := s.sc
 	s.mu.Unlock()
 	if sc != nil {
-		sc.cancel(ce.cause)
+		sc.cancelWith(ce)
 	}
 	for t := s.firstTask; t != nil; t = t.scopeNext {
 		t.interrupt()
@@ -226,15 +236,15 @@ func (s *Scope) context() context.Context {
 	if s.ctx != nil {
 		return s.ctx
 	}
-	s.sc = &scopeCtx{values: s.loop.ctx, deadline: s.effDL, done: make(chan struct{})}
+	s.sc = &scopeCtx{values: s.loop.vals, run: s.loop.ctx, deadline: s.effDL, done: make(chan struct{})}
 	// Cancelled through s.sc's AfterFunc, with s.sc's error; its own
 	// cancel only releases it afterwards.
 	s.ctx, s.sc.release = context.WithCancel(s.sc)
 	switch ce := s.eff.Load(); {
 	case ce != nil:
-		s.sc.cancel(ce.cause)
+		s.sc.cancelWith(ce)
 	case s.exited:
-		s.sc.cancel(context.Canceled)
+		s.sc.cancel(context.Canceled, false)
 	}
 	return s.ctx
 }
@@ -255,11 +265,13 @@ func (s *Scope) err() *CancelError { return s.eff.Load() }
 // context package registers the child there, and the callback cancels it
 // synchronously).
 type scopeCtx struct {
-	values   context.Context
+	values   context.Context // the Run context's values, without its cancellation
+	run      context.Context // the Run context
 	deadline time.Time
 	done     chan struct{}
-	mu       sync.Mutex // guards err and fns
+	mu       sync.Mutex // guards err, byRun and fns
 	err      error
+	byRun    bool // cancelled because the Run context is done: Value (and so context.Cause) sees it
 	fns      []*afterFunc
 	release  context.CancelFunc // the scope context's own cancel
 }
@@ -271,7 +283,15 @@ type afterFunc struct {
 
 func (c *scopeCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 func (c *scopeCtx) Done() <-chan struct{}       { return c.done }
-func (c *scopeCtx) Value(key any) any           { return c.values.Value(key) }
+func (c *scopeCtx) Value(key any) any {
+	c.mu.Lock()
+	byRun := c.byRun
+	c.mu.Unlock()
+	if byRun {
+		return c.run.Value(key)
+	}
+	return c.values.Value(key)
+}
 
 func (c *scopeCtx) Err() error {
 	c.mu.Lock()
@@ -305,14 +325,18 @@ func (c *scopeCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
+// cancelWith makes c done with ce's error, once.
+func (c *scopeCtx) cancelWith(ce *CancelError) { c.cancel(ce.cause, ce.byRun) }
+
 // cancel makes c done with err, once.
-func (c *scopeCtx) cancel(err error) {
+func (c *scopeCtx) cancel(err error, byRun bool) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
 	}
 	c.err = err
+	c.byRun = byRun
 	close(c.done)
 	fns := c.fns
 	c.fns = nil

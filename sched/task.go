@@ -55,6 +55,16 @@ var errKilled = errors.New("corio: task killed: its loop is shutting down")
 // values of the context given to Run. The context methods are safe for
 // concurrent use; everything else must be called from the task itself.
 //
+// Because a task's context follows its innermost scope, another goroutine
+// may use the task itself as a context only while the task waits for that
+// goroutine (ToThread, Recv, WaitExternal): once the task has moved to
+// another scope, a Done channel the goroutine got earlier may be closed
+// while Err, which reads the current scope, is nil (context.WithCancel(t)
+// on such a goroutine then panics with "missing cancel error"). A
+// goroutine that outlives the wait, or runs beside the task, must be given
+// a context derived on the task, ctx, cancel := context.WithCancel(t),
+// which keeps the scope it was made in.
+//
 // A task must not make blocking Go calls (channel operations, mutexes,
 // time.Sleep, blocking syscalls, os or net I/O): they stall every task on
 // its loop. Use the task's own operations, or ToThread and Recv in package
@@ -488,10 +498,14 @@ func (t *Task) Err() error {
 // Value returns the value for key from the context given to Run (through
 // the innermost scope's context, once made: see Done).
 func (t *Task) Value(key any) any {
-	if ctx := t.scope.Load().contextIfMade(); ctx != nil {
+	s := t.scope.Load()
+	if ctx := s.contextIfMade(); ctx != nil {
 		return ctx.Value(key)
 	}
-	return t.loop.ctx.Value(key)
+	if ce := s.err(); ce != nil && ce.byRun {
+		return t.loop.ctx.Value(key)
+	}
+	return t.loop.vals.Value(key)
 }
 
 // String describes the task.
