@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -381,6 +382,9 @@ func (c *Conn) Fd() int { return c.fd.Sysfd }
 // loop, at once, and Close returns nil.
 func (c *Conn) NetConn(t *Task) net.Conn { return &taskConn{c: c, t: t} }
 
+// detachedMu serializes the closes of NetConns whose loop has ended.
+var detachedMu sync.Mutex
+
 type taskConn struct {
 	c   *Conn
 	t   *Task
@@ -417,6 +421,11 @@ func (tc *taskConn) Close() error {
 		}
 		// The loop has ended (PostFunc's lock orders this after it): no
 		// thread owns the FD any more, and the descriptor must not leak.
+		// Other goroutines may be closing it too: one at a time, so that
+		// the descriptor is closed once (a second close(2) could close a
+		// number reused meanwhile).
+		detachedMu.Lock()
+		defer detachedMu.Unlock()
 		tc.c.LocalAddr()
 		tc.c.RemoteAddr()
 		if err := tc.c.fd.CloseDetached(); err != nil {

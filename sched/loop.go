@@ -736,14 +736,23 @@ func (l *Loop) release() {
 	}
 	// Functions posted too late for the last iteration (a NetConn closed
 	// from another goroutine, say) run now, while the backend is still
-	// there; PostFunc refuses new ones from here on.
-	l.postMu.Lock()
-	fns := l.postedFns
-	l.postedFns = nil
-	l.fnsClosed = true
-	l.postMu.Unlock()
-	for _, fn := range fns {
-		fn()
+	// there, and those posted while they run; PostFunc refuses new ones
+	// only once they are all done, so that what a refused caller does
+	// instead (NetConn's detached close) comes after them.
+	for {
+		l.postMu.Lock()
+		fns := l.postedFns
+		l.postedFns = nil
+		if len(fns) == 0 {
+			l.fnsClosed = true
+		}
+		l.postMu.Unlock()
+		if len(fns) == 0 {
+			break
+		}
+		for _, fn := range fns {
+			fn()
+		}
 	}
 	l.tid.Store(0)
 	l.backend.Close()

@@ -175,6 +175,12 @@ func (s *Scope) Cancelled() bool { return s.own != nil }
 // possibly wrapped, or a multi-error (Unwrap() []error) made of nothing
 // else. A multi-error that also holds another error is not caught: that
 // error must reach the caller, not vanish with the cancellation.
+//
+// A library given the task as its context reports the cancellation as
+// ctx.Err(), a bare context.Canceled or context.DeadlineExceeded
+// (crypto/tls's HandshakeContext, net/http's client): while this scope's
+// own cancellation is the one in effect in it, that sentinel, possibly
+// wrapped, is its cancellation too.
 func (s *Scope) Caught(err error) bool {
 	if s.own == nil {
 		return false
@@ -186,6 +192,9 @@ func (s *Scope) Caught(err error) bool {
 // multi-errors, nothing else.
 func onlyCancelOf(err error, s *Scope) bool {
 	for err != nil {
+		if err == s.own.cause && s.eff.Load() == s.own {
+			return true // the task's context error for s's cancellation
+		}
 		switch e := err.(type) {
 		case *CancelError:
 			return e.scope == s
