@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/corio-go/corio/sched"
+	"golang.org/x/sys/unix"
 )
 
 // RunLoops runs main on n loops at once, each a Run of its own: its own OS
@@ -21,7 +22,10 @@ import (
 //
 // Inside RunLoops, Listen binds TCP listeners with SO_REUSEPORT, so that
 // each loop listens on the same address and the kernel spreads the
-// incoming connections among the loops; when several loops listen on the
+// incoming connections among the loops (the first bind of an address
+// still fails when another socket, of another process, listens there, as
+// Listen does: a second copy of a server does not silently share its
+// port); when several loops listen on the
 // same address with port 0, they all get the port the first one got (the
 // k-th such listener of each loop shares the k-th port). A listener closed
 // while the others go on loses the connections the kernel had already
@@ -129,14 +133,14 @@ type loopKey struct{}
 type loopInfo struct {
 	set     *loopSet
 	index   int
-	listens map[string]int // port-0 listeners this loop made, by "network address"; guarded by set.mu
+	listens map[string]int // listeners this loop made, by "network address"; guarded by set.mu
 }
 
 // loopSet is the state the loops of one RunLoops share.
 type loopSet struct {
 	n     int
 	mu    sync.Mutex          // held by Listen around a bind: briefly
-	ports map[string][]uint16 // "network address" asked with port 0 → the ports its k-th listeners got
+	ports map[string][]uint16 // "network address" → the ports its k-th listeners got
 }
 
 func loopInfoOf(t *Task) *loopInfo {
@@ -153,20 +157,52 @@ func (li *loopInfo) listenShared(t *Task, network, address string, ep endpoint) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := network + " " + address
-	anyPort := ep.ap.Port() == 0
-	k := li.listens[key]
-	if ports := s.ports[key]; anyPort && k < len(ports) {
+	k := li.listens[key] // this is the loop's k-th listener of address
+	ports := s.ports[key]
+	first := k == len(ports) // no other loop has its k-th one yet
+	switch {
+	case !first && ep.ap.Port() == 0:
 		ep.ap = netip.AddrPortFrom(ep.ap.Addr(), ports[k])
+	case first && ep.ap.Port() != 0:
+		// SO_REUSEPORT would also let this bind join the listeners of
+		// another process of the same user (a second copy of the
+		// server), which would then take part of its connections: the
+		// first bind of an address checks, without SO_REUSEPORT, that
+		// nobody listens there, as a plain Listen fails.
+		if err := probeFree(t, network, ep); err != nil {
+			return nil, err
+		}
 	}
 	l, err := listenOn(t, network, ep, true)
 	if err != nil {
 		return nil, err
 	}
-	if a, ok := l.addr.(*net.TCPAddr); ok && anyPort {
+	if a, ok := l.addr.(*net.TCPAddr); ok {
 		li.listens[key] = k + 1
-		if k == len(s.ports[key]) {
-			s.ports[key] = append(s.ports[key], uint16(a.Port))
+		if first {
+			s.ports[key] = append(ports, uint16(a.Port))
 		}
 	}
 	return l, nil
+}
+
+// probeFree binds, and closes at once, a socket on ep without SO_REUSEPORT:
+// it fails as Listen would when someone else listens there.
+func probeFree(t *Task, network string, ep endpoint) error {
+	s, err := newSocket(t, ep.family, unix.SOCK_STREAM)
+	if err != nil {
+		return nil // listenOn reports it (or falls back to IPv4)
+	}
+	defer unix.Close(s)
+	if ep.family == unix.AF_INET6 {
+		v6only := 0
+		if network == "tcp6" {
+			v6only = 1
+		}
+		unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
+	}
+	unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	var raw unix.RawSockaddrAny
+	n := putSockaddr(&raw, ep.ap, ep.family)
+	return rawBind(s, &raw, n)
 }

@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/corio-go/corio/asyncio"
+	"golang.org/x/sys/unix"
 )
 
 // a loop of RunLoops that listens twice on one address with port
@@ -89,6 +91,48 @@ func TestRunLoopsDeadlockUnderValuesContext(t *testing.T) {
 			}
 			if err != nil || !strings.Contains(string(out), "REVIEW4-DEADLOCK-REPORTED") {
 				t.Fatalf("child: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// A second copy of a RunLoops server (another process of the same user,
+// whose listeners also have SO_REUSEPORT) must not silently share the
+// first one's port and take part of its connections: Listen fails with
+// EADDRINUSE, as a plain Listen does.
+func TestRunLoopsRefusesPortOfAnotherServer(t *testing.T) {
+	// The other server's socket: SO_REUSEPORT, bound and listening.
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(s)
+	if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(s, 16); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	for _, b := range testBackends(t) {
+		t.Run(b, func(t *testing.T) {
+			err := asyncio.RunLoops(2, func(task *asyncio.Task) error {
+				l, err := asyncio.Listen(task, "tcp", addr)
+				if err == nil {
+					l.Close()
+					return fmt.Errorf("loop %d listens on %s, which another server holds", asyncio.LoopIndex(task), addr)
+				}
+				return err
+			}, asyncio.WithBackend(b))
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				t.Errorf("RunLoops = %v, want EADDRINUSE", err)
 			}
 		})
 	}
