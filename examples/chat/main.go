@@ -9,7 +9,7 @@
 //
 // Flags: -addr host:port (default localhost:8008), -backend
 // auto|uring|epoll, -queue (each client's outgoing queue, in messages).
-// Ctrl-C cancels the server task; every connection is closed and the
+// Ctrl-C (or SIGTERM) cancels the server task; every connection is closed and the
 // program exits cleanly.
 //
 // Structure: one hub task owns the room (the set of clients) and is fed
@@ -41,6 +41,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -61,7 +62,7 @@ func main() {
 	queue := flag.Int("queue", 64, "messages queued for a client before it is disconnected as too slow")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := asyncio.Run(func(t *asyncio.Task) error {
 		return newRoom(*queue).serve(t, *addr, nil)

@@ -287,3 +287,9 @@ func TestCommandSIGINT(t *testing.T) {
 		p.WaitLog("joined name=alice")
 	})
 }
+
+// TestCommandSIGTERM: a service manager's stop (systemd, docker stop) ends
+// the server as Ctrl-C does, with exit status 0.
+func TestCommandSIGTERM(t *testing.T) {
+	servertest.CommandStopped(t, nil, syscall.SIGTERM, func(t *testing.T, p *servertest.Process) {})
+}

@@ -7,7 +7,7 @@
 //	nc localhost 8007
 //
 // Flags: -addr host:port (default localhost:8007), -backend auto|uring|epoll.
-// Ctrl-C cancels the server task; open connections are closed and the
+// Ctrl-C (or SIGTERM) cancels the server task; open connections are closed and the
 // program exits cleanly.
 package main
 
@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/corio-go/corio/asyncio"
 )
@@ -29,7 +30,7 @@ func main() {
 	backend := flag.String("backend", "auto", "I/O backend: auto, uring or epoll")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := asyncio.Run(func(t *asyncio.Task) error {
 		return serve(t, *addr, nil)

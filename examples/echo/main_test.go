@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,4 +151,10 @@ func TestCommandOutOfFiles(t *testing.T) {
 		}
 		talk(t, p.Addr) // served again once files are free
 	})
+}
+
+// TestCommandSIGTERM: a service manager's stop (systemd, docker stop) ends
+// the server as Ctrl-C does, with exit status 0.
+func TestCommandSIGTERM(t *testing.T) {
+	servertest.CommandStopped(t, nil, syscall.SIGTERM, func(t *testing.T, p *servertest.Process) {})
 }

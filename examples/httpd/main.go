@@ -12,7 +12,7 @@
 // request head takes that long to arrive; 0: never),
 // -loops N (serve on N loops, one OS thread and ring each, sharing the
 // port with SO_REUSEPORT: asyncio.RunLoops; default 1), -v (log every
-// connection). Ctrl-C cancels the server task; open connections are closed
+// connection). Ctrl-C (or SIGTERM) cancels the server task; open connections are closed
 // and the program exits cleanly.
 //
 // What it speaks: HTTP/1.0 and 1.1 request heads up to 8 KiB (larger: 431
@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/corio-go/corio/asyncio"
@@ -58,7 +59,7 @@ func main() {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	run := func(t *asyncio.Task) error {
 		s := &server{idle: *idle} // one per loop: nothing shared, no lock

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -537,4 +538,10 @@ func TestCommandSIGINT(t *testing.T) {
 		}
 		resp.Body.Close()
 	})
+}
+
+// TestCommandSIGTERM: a service manager's stop (systemd, docker stop) ends
+// the server as Ctrl-C does, with exit status 0.
+func TestCommandSIGTERM(t *testing.T) {
+	servertest.CommandStopped(t, nil, syscall.SIGTERM, func(t *testing.T, p *servertest.Process) {})
 }

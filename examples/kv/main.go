@@ -7,7 +7,7 @@
 //	redis-benchmark -p 6380 -q -t set,get -P 16
 //
 // Flags: -addr host:port (default localhost:6380), -backend
-// auto|uring|epoll, -v (log every connection). Ctrl-C cancels the server
+// auto|uring|epoll, -v (log every connection). Ctrl-C (or SIGTERM) cancels the server
 // task; open connections are closed and the program exits cleanly.
 //
 // Commands: PING [msg], ECHO msg, GET key, SET key value [NX|XX] [GET]
@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/corio-go/corio/asyncio"
@@ -52,7 +53,7 @@ func main() {
 		slog.SetLogLoggerLevel(slog.LevelDebug)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &server{db: newStore()}
 	err := asyncio.Run(func(t *asyncio.Task) error {

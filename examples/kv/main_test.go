@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -350,4 +351,10 @@ func TestCommandSIGINT(t *testing.T) {
 			t.Fatal(r)
 		}
 	})
+}
+
+// TestCommandSIGTERM: a service manager's stop (systemd, docker stop) ends
+// the server as Ctrl-C does, with exit status 0.
+func TestCommandSIGTERM(t *testing.T) {
+	servertest.CommandStopped(t, nil, syscall.SIGTERM, func(t *testing.T, p *servertest.Process) {})
 }

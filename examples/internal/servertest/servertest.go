@@ -229,20 +229,24 @@ func (p *Process) Log() string {
 
 // Interrupt sends SIGINT (Ctrl-C) and checks that the process exits with
 // status 0 within 10 s. It returns the whole log.
-func (p *Process) Interrupt() string {
+func (p *Process) Interrupt() string { return p.Stop(syscall.SIGINT) }
+
+// Stop sends sig and checks that the process exits with status 0 within
+// 10 s. It returns the whole log.
+func (p *Process) Stop(sig syscall.Signal) string {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatal(err)
 	}
 	select {
 	case err := <-p.done:
 		if err != nil {
-			p.t.Errorf("exit after SIGINT: %v\n%s", err, p.Log())
+			p.t.Errorf("exit after %v: %v\n%s", sig, err, p.Log())
 		}
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.done
-		p.t.Errorf("still running 10 s after SIGINT:\n%s", p.Log())
+		p.t.Errorf("still running 10 s after %v:\n%s", sig, p.Log())
 	}
 	return p.Log()
 }
@@ -264,12 +268,18 @@ func (p *Process) WaitLog(s string) {
 // exits with status 0, having logged the backend it ran and that it
 // stopped.
 func Command(t *testing.T, args []string, fn func(t *testing.T, p *Process)) {
+	CommandStopped(t, args, syscall.SIGINT, fn)
+}
+
+// CommandStopped is Command with sig (SIGTERM: a service manager's stop)
+// in place of Ctrl-C.
+func CommandStopped(t *testing.T, args []string, sig syscall.Signal, fn func(t *testing.T, p *Process)) {
 	exe := Build(t)
 	for _, b := range Backends(t) {
 		t.Run(b, func(t *testing.T) {
 			p := Main(t, exe, append([]string{"-backend", b}, args...)...)
 			fn(t, p)
-			log := p.Interrupt()
+			log := p.Stop(sig)
 			if !strings.Contains(log, "backend="+b) || !strings.Contains(log, " stopped") {
 				t.Errorf("log does not tell the backend (%s) and the stop:\n%s", b, log)
 			}
