@@ -199,11 +199,15 @@ func Shield(t *Task, fn func(t *Task) error) error {
 	return runIn(t, s, fn)
 }
 
+// Scope is a cancel scope, as CancelScope hands it to its fn: Cancel
+// cancels every task inside it.
+type Scope = sched.Scope
+
 // CancelScope runs fn in a new cancel scope and hands the scope to fn, so
 // that fn (or a task it passes the scope to) can Cancel it. Cancelling the
 // scope is absorbed: CancelScope then returns nil unless fn failed
 // otherwise.
-func CancelScope(t *Task, fn func(t *Task, s *sched.Scope) error) error {
+func CancelScope(t *Task, fn func(t *Task, s *Scope) error) error {
 	s := t.EnterScope(time.Time{}, false)
 	err := runIn(t, s, func(t *Task) error { return fn(t, s) })
 	if s.Caught(err) {

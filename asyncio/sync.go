@@ -111,7 +111,9 @@ func (s *Semaphore) TryAcquire() bool {
 	return false
 }
 
-// Release returns a permit, handing it to the first waiter if any.
+// Release returns a permit, handing it to the first waiter if any. It is
+// not checked against the initial count: a Release without an Acquire
+// adds a permit (golang.org/x/sync/semaphore panics instead).
 func (s *Semaphore) Release() {
 	if s.q.WakeOne() == nil {
 		s.n++

@@ -462,3 +462,18 @@ func TestNestedTimeouts(t *testing.T) {
 		return nil
 	})
 }
+
+// Release without an Acquire adds a permit, as documented.
+func TestSemaphoreReleaseAddsPermit(t *testing.T) {
+	conform(t, func(_ *testing.T, task *asyncio.Task) error {
+		s := asyncio.NewSemaphore(1)
+		s.Release()
+		for i := range 2 {
+			timedOut, err := asyncio.SkipAfter(task, 50*time.Millisecond, s.Acquire)
+			if err != nil || timedOut {
+				return fmt.Errorf("Acquire %d after an extra Release: timedOut=%v err=%v", i, timedOut, err)
+			}
+		}
+		return nil
+	})
+}
