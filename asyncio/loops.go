@@ -60,7 +60,7 @@ func RunLoops(n int, main func(t *Task) error, opts ...Option) error {
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	set := &loopSet{n: n, ports: make(map[string][]uint16)}
+	set := &loopSet{ports: make(map[string][]uint16)}
 
 	var (
 		mu       sync.Mutex
@@ -138,7 +138,6 @@ type loopInfo struct {
 
 // loopSet is the state the loops of one RunLoops share.
 type loopSet struct {
-	n     int
 	mu    sync.Mutex          // held by Listen around a bind: briefly
 	ports map[string][]uint16 // "network address" → the ports its k-th listeners got
 }
@@ -189,20 +188,9 @@ func (li *loopInfo) listenShared(t *Task, network, address string, ep endpoint) 
 // probeFree binds, and closes at once, a socket on ep without SO_REUSEPORT:
 // it fails as Listen would when someone else listens there.
 func probeFree(t *Task, network string, ep endpoint) error {
-	s, err := newSocket(t, ep.family, unix.SOCK_STREAM)
-	if err != nil {
-		return nil // listenOn reports it (or falls back to IPv4)
+	s, _, err := bindSocket(t, network, ep, false)
+	if err == nil {
+		unix.Close(s)
 	}
-	defer unix.Close(s)
-	if ep.family == unix.AF_INET6 {
-		v6only := 0
-		if network == "tcp6" {
-			v6only = 1
-		}
-		unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
-	}
-	unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	var raw unix.RawSockaddrAny
-	n := putSockaddr(&raw, ep.ap, ep.family)
-	return rawBind(s, &raw, n)
+	return err
 }

@@ -87,6 +87,32 @@ func Listen(t *Task, network, address string) (*Listener, error) {
 // listenOn makes a listener bound to ep; with SO_REUSEPORT if reusePort
 // (TCP only).
 func listenOn(t *Task, network string, ep endpoint, reusePort bool) (*Listener, error) {
+	s, ep, err := bindSocket(t, network, ep, reusePort)
+	if err != nil {
+		return nil, err
+	}
+	if err = unix.Listen(s, listenBacklog); err != nil {
+		unix.Close(s)
+		return nil, os.NewSyscallError("listen", err)
+	}
+	l := &Listener{fd: t.Loop().NewFD(s), network: network}
+	if ep.family == unix.AF_UNIX {
+		l.addr = &net.UnixAddr{Name: ep.path, Net: "unix"}
+		if ep.path == "" {
+			l.addr = sockname(s, unix.SOCK_STREAM) // the name the kernel picked
+		} else if ep.path[0] != '@' {
+			l.unlinkOn = ep.path
+		}
+	} else {
+		l.addr = sockname(s, unix.SOCK_STREAM)
+	}
+	return l, nil
+}
+
+// bindSocket makes a stream socket for ep and binds it, with SO_REUSEADDR
+// (TCP) and SO_REUSEPORT if reusePort. It returns the endpoint it bound:
+// "tcp" on the IPv6 wildcard falls back to IPv4 on a host without IPv6.
+func bindSocket(t *Task, network string, ep endpoint, reusePort bool) (int, endpoint, error) {
 	s, err := newSocket(t, ep.family, unix.SOCK_STREAM)
 	if err != nil && ep.family == unix.AF_INET6 && network == "tcp" && ep.ap.Addr().IsUnspecified() {
 		// No IPv6 on this host: fall back to the IPv4 wildcard.
@@ -94,7 +120,7 @@ func listenOn(t *Task, network string, ep endpoint, reusePort bool) (*Listener, 
 		s, err = newSocket(t, ep.family, unix.SOCK_STREAM)
 	}
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return -1, ep, os.NewSyscallError("socket", err)
 	}
 	var raw unix.RawSockaddrAny
 	var n uint32
@@ -120,27 +146,11 @@ func listenOn(t *Task, network string, ep endpoint, reusePort bool) (*Listener, 
 	if err == nil {
 		err = rawBind(s, &raw, n)
 	}
-	if err == nil {
-		if err = unix.Listen(s, listenBacklog); err != nil {
-			err = os.NewSyscallError("listen", err)
-		}
-	}
 	if err != nil {
 		unix.Close(s)
-		return nil, err
+		return -1, ep, err
 	}
-	l := &Listener{fd: t.Loop().NewFD(s), network: network}
-	if ep.family == unix.AF_UNIX {
-		l.addr = &net.UnixAddr{Name: ep.path, Net: "unix"}
-		if ep.path == "" {
-			l.addr = sockname(s, unix.SOCK_STREAM) // the name the kernel picked
-		} else if ep.path[0] != '@' {
-			l.unlinkOn = ep.path
-		}
-	} else {
-		l.addr = sockname(s, unix.SOCK_STREAM)
-	}
-	return l, nil
+	return s, ep, nil
 }
 
 func rawBind(s int, raw *unix.RawSockaddrAny, n uint32) error {
@@ -343,12 +353,16 @@ func (c *Conn) CloseWrite() error {
 // the loop's send buffer (io_uring) are delivered first, as the kernel
 // delivers a closed socket's buffer: the descriptor stays open until they
 // are sent, for at most 30 seconds if the peer does not read them.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.closeWith(c.fd.Close) }
+
+// closeWith closes the connection's descriptor with closeFD (the loop's
+// FD.Close, or FD.CloseDetached once the loop has ended).
+func (c *Conn) closeWith(closeFD func() error) error {
 	// A net.Conn keeps its addresses once closed (they are looked up
 	// lazily): LocalAddr after Close, and the errors of later calls.
 	c.LocalAddr()
 	c.RemoteAddr()
-	if err := c.fd.Close(); err != nil {
+	if err := closeFD(); err != nil {
 		return c.opError("close", err)
 	}
 	return nil
@@ -426,12 +440,7 @@ func (tc *taskConn) Close() error {
 		// number reused meanwhile).
 		detachedMu.Lock()
 		defer detachedMu.Unlock()
-		tc.c.LocalAddr()
-		tc.c.RemoteAddr()
-		if err := tc.c.fd.CloseDetached(); err != nil {
-			return tc.c.opError("close", err)
-		}
-		return nil
+		return tc.c.closeWith(tc.c.fd.CloseDetached)
 	}
 	return tc.c.Close()
 }

@@ -332,6 +332,23 @@ func (l *Loop) PostFunc(fn func()) bool {
 	return true
 }
 
+// takeFns takes the functions PostFunc queued (postMu held); with last,
+// finding none closes PostFunc.
+func (l *Loop) takeFns(last bool) []func() {
+	fns := l.postedFns
+	l.postedFns = nil
+	if last && len(fns) == 0 {
+		l.fnsClosed = true
+	}
+	return fns
+}
+
+func runFns(fns []func()) {
+	for _, fn := range fns {
+		fn()
+	}
+}
+
 func (l *Loop) drainPosted() {
 	if l.nposted.Load() == 0 {
 		return
@@ -339,15 +356,12 @@ func (l *Loop) drainPosted() {
 	l.postMu.Lock()
 	p := l.posted
 	l.posted = l.spare[:0]
-	fns := l.postedFns
-	l.postedFns = nil
+	fns := l.takeFns(false)
 	l.nposted.Store(0)
 	cancelRoot := l.cancelRoot
 	l.cancelRoot = false
 	l.postMu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
+	runFns(fns)
 	if cancelRoot {
 		// The context is done: it can wake the loop no more, so it no
 		// longer holds off deadlock reports (its goroutine has returned).
@@ -741,18 +755,12 @@ func (l *Loop) release() {
 	// instead (NetConn's detached close) comes after them.
 	for {
 		l.postMu.Lock()
-		fns := l.postedFns
-		l.postedFns = nil
-		if len(fns) == 0 {
-			l.fnsClosed = true
-		}
+		fns := l.takeFns(true)
 		l.postMu.Unlock()
 		if len(fns) == 0 {
 			break
 		}
-		for _, fn := range fns {
-			fn()
-		}
+		runFns(fns)
 	}
 	l.tid.Store(0)
 	l.backend.Close()

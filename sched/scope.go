@@ -126,20 +126,17 @@ func (s *Scope) exit() {
 // cancelling an exited or already cancelled scope does nothing.
 func (s *Scope) Cancel() { s.cancel(context.Canceled) }
 
-func (s *Scope) cancel(cause error) {
-	if s.own != nil || s.exited {
-		return
-	}
-	s.own = &CancelError{scope: s, cause: cause}
-	s.propagate(s.own)
-}
+func (s *Scope) cancel(cause error) { s.cancelOwn(cause, false) }
 
 // cancelByRun cancels the root scope because the Run context is done.
-func (s *Scope) cancelByRun(cause error) {
+func (s *Scope) cancelByRun(cause error) { s.cancelOwn(cause, true) }
+
+// cancelOwn cancels s itself with cause, once, unless it has exited.
+func (s *Scope) cancelOwn(cause error, byRun bool) {
 	if s.own != nil || s.exited {
 		return
 	}
-	s.own = &CancelError{scope: s, cause: cause, byRun: true}
+	s.own = &CancelError{scope: s, cause: cause, byRun: byRun}
 	s.propagate(s.own)
 }
 
